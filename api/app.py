@@ -1,0 +1,59 @@
+"""The composition root: `create_app(settings)` builds everything in its lifespan."""
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors, migrate, services
+from api.middleware import RequestIdMiddleware
+from api.routes import audit, documents, health, jobs, keys, search, tenants
+from api.settings import Settings
+from retrieval.embed import Embedder
+from tenancy import keys as tenancy_keys
+
+log = logging.getLogger("enclave")
+
+
+def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None) -> FastAPI:
+    """The FastAPI application; nothing is built until the lifespan starts."""
+    config = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        built = services.build(config, embedder=embedder)
+        try:
+            migrate.upgrade(built.engine)
+            _bootstrap_operator(built)
+            if config.run_worker:
+                built.worker.start()
+            app.state.services = built
+            yield
+        finally:
+            built.close()
+
+    app = FastAPI(
+        title="Enclave",
+        version="1.0.0",
+        description="Tenant-isolated retrieval with exact citations.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.add_middleware(RequestIdMiddleware)
+    for module in (health, tenants, keys, documents, jobs, search, audit):
+        app.include_router(module.router)
+    return app
+
+
+def _bootstrap_operator(built: services.Services) -> None:
+    with built.sessions.begin() as session:
+        new_key = tenancy_keys.ensure_operator_key(session, built.settings.operator_key)
+    if new_key:
+        # Printed once: only its hash is stored.
+        print(
+            f"\nEnclave operator key (shown once, store it now): {new_key}\n",
+            file=sys.stderr,
+            flush=True,
+        )

@@ -1,0 +1,129 @@
+"""Document routes: upload, list, show, text, content, delete."""
+
+import json
+import uuid
+from dataclasses import asdict
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi.responses import PlainTextResponse, Response
+from pydantic import ValidationError
+
+from api.deps import AdminCtx, ReaderCtx, ServicesDep
+from api.schemas import (
+    DocumentList,
+    DocumentOut,
+    Receipt,
+    UploadedDocument,
+    UploadMetadata,
+    UploadOut,
+)
+from ingest import documents, erasure, upload
+from ingest.errors import InvalidUpload, PayloadTooLarge
+
+router = APIRouter(prefix="/v1/documents", tags=["documents"])
+
+StatusQuery = Annotated[str | None, Query(pattern="^(queued|processing|ready|failed|superseded)$")]
+
+
+@router.post("", status_code=202)
+def upload_documents(
+    ctx: AdminCtx,
+    services: ServicesDep,
+    files: Annotated[list[UploadFile], File(description="One or more documents.")],
+    metadata: Annotated[
+        str | None, Form(description='JSON: {"tags": [...], "external_id": "..."}')
+    ] = None,
+) -> UploadOut:
+    """Upload documents; they are indexed in the background (poll the job)."""
+    settings = services.settings
+    if len(files) > settings.max_files_per_upload:
+        raise InvalidUpload(f"at most {settings.max_files_per_upload} files per upload")
+    meta = _metadata(metadata)
+    options = upload.UploadOptions(
+        tags=tuple(meta.tags),
+        external_id=meta.external_id,
+        max_file_bytes=settings.max_upload_bytes,
+    )
+    incoming = [_read(f, settings.max_upload_bytes) for f in files]
+    queued = upload.enqueue(ctx.scope, services.blobs, upload.accept(incoming, options), options)
+    ctx.record("document.upload", [str(d.id) for _, d in queued.items], job_id=str(queued.job.id))
+    services.worker.wake()
+    docs = [
+        UploadedDocument(id=d.id, filename=d.filename, status=d.status, duplicate=i.duplicate)
+        for i, d in queued.items
+    ]
+    return UploadOut(job_id=queued.job.id, documents=docs)
+
+
+def _metadata(raw: str | None) -> UploadMetadata:
+    if not raw:
+        return UploadMetadata()
+    try:
+        return UploadMetadata.model_validate(json.loads(raw))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise InvalidUpload(
+            f'metadata must be JSON like {{"tags": [], "external_id": null}}: {exc}'
+        ) from exc
+
+
+def _read(file: UploadFile, limit: int) -> upload.IncomingFile:
+    data = file.file.read(limit + 1)
+    name = file.filename or ""
+    if len(data) > limit:
+        raise PayloadTooLarge(f"{name!r} exceeds the {limit / (1024 * 1024):g} MB limit")
+    return upload.IncomingFile(filename=name.replace("\\", "/").rsplit("/", 1)[-1], data=data)
+
+
+@router.get("")
+def list_documents(
+    ctx: ReaderCtx,
+    status: StatusQuery = None,
+    tag: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DocumentList:
+    """The tenant's documents, newest first; filter by status or tag."""
+    query = documents.DocumentQuery(status=status, tag=tag, limit=limit, offset=offset)
+    rows = documents.list_documents(ctx.scope, query)
+    ctx.record("document.list", status=status, tag=tag)
+    more = offset + limit if len(rows) == limit else None
+    return DocumentList(documents=[DocumentOut.model_validate(r) for r in rows], next_offset=more)
+
+
+@router.get("/{document_id}")
+def get_document(document_id: uuid.UUID, ctx: ReaderCtx) -> DocumentOut:
+    """One document's metadata and status."""
+    row = documents.get_document(ctx.scope, document_id)
+    ctx.record("document.read", [str(document_id)])
+    return DocumentOut.model_validate(row)
+
+
+@router.get("/{document_id}/text", response_class=PlainTextResponse)
+def get_document_text(document_id: uuid.UUID, ctx: ReaderCtx) -> PlainTextResponse:
+    """The canonical extracted text that citation offsets index into."""
+    text = documents.get_text(ctx.scope, document_id)
+    ctx.record("document.text", [str(document_id)])
+    return PlainTextResponse(text)
+
+
+@router.get("/{document_id}/content")
+def get_document_content(document_id: uuid.UUID, ctx: ReaderCtx, services: ServicesDep) -> Response:
+    """The original bytes, as uploaded."""
+    row, data = documents.get_content(ctx.scope, services.blobs, document_id)
+    ctx.record("document.content", [str(document_id)])
+    disposition = f"attachment; filename*=UTF-8''{_quote(row.filename)}"
+    return Response(data, media_type=row.media_type, headers={"Content-Disposition": disposition})
+
+
+def _quote(name: str) -> str:
+    return quote(name, safe="")
+
+
+@router.delete("/{document_id}")
+def delete_document(document_id: uuid.UUID, ctx: AdminCtx, services: ServicesDep) -> Receipt:
+    """Erase a document: rows, chunks, vectors and the stored file; returns a receipt."""
+    receipt = erasure.delete_document(ctx.scope, services.index, services.blobs, document_id)
+    ctx.record("document.delete", [str(document_id)], **asdict(receipt))
+    return Receipt(**asdict(receipt))

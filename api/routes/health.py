@@ -1,0 +1,34 @@
+"""Liveness and readiness."""
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from api.deps import ServicesDep
+from api.schemas import Health
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> Health:
+    """The process is alive."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Health)
+def readyz(services: ServicesDep) -> JSONResponse:
+    """Each dependency answers; 503 until all do."""
+    checks = {"database": _database(services), "model": f"ok ({services.embedder.name})"}
+    ready = all(v.startswith("ok") for v in checks.values())
+    body = Health(status="ready" if ready else "not_ready", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+def _database(services: ServicesDep) -> str:
+    try:
+        with services.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+    return "ok"

@@ -1,0 +1,42 @@
+"""Admin routes: the tenant's own keys."""
+
+import uuid
+
+from fastapi import APIRouter
+
+from api.deps import AdminCtx
+from api.schemas import KeyIn, KeyIssued, KeyOut
+from tenancy import keys
+
+router = APIRouter(prefix="/v1/keys", tags=["keys"])
+
+
+@router.post("", status_code=201)
+def issue_key(body: KeyIn, ctx: AdminCtx) -> KeyIssued:
+    """Issue a key in the caller's tenant (shown once)."""
+    issued = keys.issue(
+        ctx.session,
+        tenant_id=ctx.scope.tenant_id,
+        role=keys.tenant_role(body.role),
+        name=body.name,
+        expires_at=body.expires_at,
+    )
+    ctx.record("key.issue", [str(issued.row.id)], role=body.role)
+    data = KeyOut.model_validate(issued.row).model_dump()
+    return KeyIssued(**data, key=issued.key)
+
+
+@router.get("")
+def list_keys(ctx: AdminCtx) -> list[KeyOut]:
+    """The tenant's keys (never their secrets)."""
+    rows = keys.list_keys(ctx.session, ctx.scope.tenant_id)
+    ctx.record("key.list")
+    return [KeyOut.model_validate(r) for r in rows]
+
+
+@router.delete("/{key_id}")
+def revoke_key(key_id: uuid.UUID, ctx: AdminCtx) -> KeyOut:
+    """Revoke a key; it stops working on the next request."""
+    row = keys.revoke(ctx.session, ctx.scope.tenant_id, key_id)
+    ctx.record("key.revoke", [str(key_id)])
+    return KeyOut.model_validate(row)

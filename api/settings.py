@@ -1,0 +1,44 @@
+"""Settings, read from `ENCLAVE_*` environment variables; only `api/` reads them."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the service, with the embedded default needing none of them."""
+
+    model_config = SettingsConfigDict(env_prefix="ENCLAVE_", extra="ignore")
+
+    data_dir: Path = Field(Path("./data"), description="Where the embedded stores live.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite file in the data dir."
+    )
+    qdrant_url: str | None = Field(
+        None, description="Qdrant server URL, or `local`; default: local mode in the data dir."
+    )
+    qdrant_api_key: str | None = Field(None, description="API key of the Qdrant server.")
+    operator_key: str | None = Field(
+        None, description="The operator key; generated and printed once when unset."
+    )
+    embedding_model: str = Field(
+        "default", description="`default` (bundled all-MiniLM-L6-v2), a local path or a model name."
+    )
+    max_upload_mb: float = Field(50.0, gt=0, description="Largest accepted file, in MB.")
+    max_files_per_upload: int = Field(100, gt=0, description="Files per upload request.")
+    chunk_max_chars: int = Field(1200, ge=200, description="Upper bound of a chunk's length.")
+    hybrid_prefetch: int = Field(50, ge=1, description="Candidates per branch of a hybrid query.")
+    rrf_k: int = Field(60, ge=1, description="The k of reciprocal rank fusion.")
+    run_worker: bool = Field(True, description="Run the ingestion worker inside the API process.")
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite under the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'enclave.db').resolve()}"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The per-file limit in bytes."""
+        return int(self.max_upload_mb * 1024 * 1024)

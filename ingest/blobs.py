@@ -1,0 +1,59 @@
+"""Content-addressed storage of original files, one directory per tenant."""
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from tenancy.ids import TenantId
+
+
+class BlobStore:
+    """`root/<tenant>/<sha[:2]>/<sha>`; writes are atomic (temp file + rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, tenant_id: TenantId, sha256: str) -> Path:
+        """Where a blob lives (the sha is ours, never user text)."""
+        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+            raise ValueError("not a sha256 hex digest")
+        return self._root / tenant_id.hex / sha256[:2] / sha256
+
+    def put(self, tenant_id: TenantId, data: bytes) -> str:
+        """Store `data`; returns its SHA-256. Storing the same bytes twice is a no-op."""
+        digest = hashlib.sha256(data).hexdigest()
+        target = self.path(tenant_id, digest)
+        if target.exists():
+            return digest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+        return digest
+
+    def get(self, tenant_id: TenantId, sha256: str) -> bytes:
+        """The stored bytes."""
+        return self.path(tenant_id, sha256).read_bytes()
+
+    def delete(self, tenant_id: TenantId, sha256: str) -> int:
+        """Remove one blob; returns 1 if it existed."""
+        target = self.path(tenant_id, sha256)
+        if not target.exists():
+            return 0
+        target.unlink()
+        return 1
+
+    def delete_tenant(self, tenant_id: TenantId) -> int:
+        """Remove every blob of the tenant; returns how many there were."""
+        folder = self._root / tenant_id.hex
+        if not folder.exists():
+            return 0
+        count = sum(1 for p in folder.rglob("*") if p.is_file())
+        shutil.rmtree(folder)
+        return count

@@ -1,0 +1,21 @@
+"""Ingestion errors: no HTTP here; `api/errors.py` maps them to status codes."""
+
+
+class IngestError(Exception):
+    """Base class of every ingestion error."""
+
+
+class UnsupportedMediaType(IngestError):
+    """The content is not an allowed type, or does not match its file name."""
+
+
+class PayloadTooLarge(IngestError):
+    """A file or upload exceeds the configured size limit."""
+
+
+class InvalidUpload(IngestError):
+    """The upload is malformed (no files, bad metadata, ...)."""
+
+
+class ParseError(IngestError):
+    """A document could not be turned into text; the message is shown to the admin."""

@@ -1,0 +1,133 @@
+"""Accepting an upload: validate every file first, then store blobs and queue one job."""
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from ingest import detect
+from ingest.blobs import BlobStore
+from ingest.errors import InvalidUpload, PayloadTooLarge
+from ingest.models import Job, JobItem
+from retrieval.models import Document, DocumentTag
+from tenancy.scope import Scope
+
+MAX_FILENAME = 255
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    """A file as received."""
+
+    filename: str
+    data: bytes
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadOptions:
+    """Upload-wide metadata and limits."""
+
+    tags: tuple[str, ...] = ()
+    external_id: str | None = None
+    max_file_bytes: int = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A validated file: type known, hash computed."""
+
+    file: IncomingFile
+    media_type: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Queued:
+    """The job created for an upload and its items in upload order."""
+
+    job: Job
+    items: list[tuple[JobItem, Document]]
+
+
+def accept(files: Sequence[IncomingFile], options: UploadOptions) -> list[Accepted]:
+    """Validate all files before anything is stored (a bad file rejects the upload whole)."""
+    if not files:
+        raise InvalidUpload("the upload contains no files")
+    if options.external_id is not None and len(files) != 1:
+        raise InvalidUpload("external_id names one document: upload exactly one file with it")
+    return [_accept_one(f, options) for f in files]
+
+
+def _accept_one(file: IncomingFile, options: UploadOptions) -> Accepted:
+    if not file.filename or len(file.filename) > MAX_FILENAME:
+        raise InvalidUpload("every file needs a name of at most 255 characters")
+    if len(file.data) > options.max_file_bytes:
+        limit_mb = options.max_file_bytes / (1024 * 1024)
+        raise PayloadTooLarge(f"{file.filename!r} exceeds the {limit_mb:g} MB limit")
+    media_type = detect.detect_media_type(file.data, filename=file.filename)
+    return Accepted(file, media_type, hashlib.sha256(file.data).hexdigest())
+
+
+def enqueue(
+    scope: Scope, blobs: BlobStore, accepted: Sequence[Accepted], options: UploadOptions
+) -> Queued:
+    """Store blobs, create documents (or reuse identical ones) and one job naming them all."""
+    job = scope.add(Job())
+    scope.session.flush()
+    items = [_item(scope, blobs, job, i, a, options) for i, a in enumerate(accepted)]
+    scope.session.flush()
+    return Queued(job=job, items=items)
+
+
+def _item(
+    scope: Scope, blobs: BlobStore, job: Job, position: int, acc: Accepted, options: UploadOptions
+) -> tuple[JobItem, Document]:
+    existing = _same_bytes(scope, acc.sha256)
+    document = existing or _new_document(scope, blobs, acc, options)
+    item = scope.add(
+        JobItem(job_id=job.id, document_id=document.id, position=position, duplicate=bool(existing))
+    )
+    return item, document
+
+
+def _same_bytes(scope: Scope, sha256: str) -> Document | None:
+    query = (
+        scope.select(Document)
+        .where(Document.sha256 == sha256, Document.status != "superseded")
+        .order_by(Document.version.desc())
+    )
+    return scope.session.scalars(query).first()
+
+
+def _new_document(
+    scope: Scope, blobs: BlobStore, acc: Accepted, options: UploadOptions
+) -> Document:
+    blobs.put(scope.tenant_id, acc.file.data)
+    document = scope.add(
+        Document(
+            filename=acc.file.filename,
+            path=acc.file.path,
+            media_type=acc.media_type,
+            sha256=acc.sha256,
+            size_bytes=len(acc.file.data),
+            external_id=options.external_id,
+            version=_next_version(scope, options.external_id),
+            tags=list(options.tags),
+        )
+    )
+    scope.session.flush()
+    for tag in dict.fromkeys(options.tags):
+        scope.add(DocumentTag(document_id=document.id, tag=tag))
+    return document
+
+
+def _next_version(scope: Scope, external_id: str | None) -> int:
+    if external_id is None:
+        return 1
+    query = select(func.max(Document.version)).where(
+        Document.tenant_id == scope.tenant_id, Document.external_id == external_id
+    )
+    latest = scope.session.scalar(query)
+    return (latest or 0) + 1

@@ -1,0 +1,45 @@
+"""Citations: where a chunk came from, to the character."""
+
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from retrieval.models import Chunk, Document
+
+
+@dataclass(frozen=True)
+class Citation:
+    """`document text[char_start:char_end]` is the chunk text; its SHA-256 is `chunk_sha256`."""
+
+    document_id: uuid.UUID
+    filename: str
+    version: int
+    page_start: int | None
+    page_end: int | None
+    section: str | None
+    char_start: int
+    char_end: int
+    chunk_sha256: str
+    document_sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form (ids as strings)."""
+        data = asdict(self)
+        data["document_id"] = str(self.document_id)
+        return data
+
+
+def cite(chunk: Chunk, document: Document) -> Citation:
+    """The citation of `chunk` within `document`."""
+    return Citation(
+        document_id=document.id,
+        filename=document.filename,
+        version=document.version,
+        page_start=chunk.page_start,
+        page_end=chunk.page_end,
+        section=chunk.section,
+        char_start=chunk.char_start,
+        char_end=chunk.char_end,
+        chunk_sha256=chunk.sha256,
+        document_sha256=document.sha256,
+    )

@@ -1,0 +1,81 @@
+"""Tables that search reads: documents, their chunks, and recorded searches."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, deferred, mapped_column
+
+from tenancy.db import Base, utcnow
+from tenancy.models import TenantOwned
+
+
+class Document(TenantOwned, Base):
+    """One version of an uploaded file; `text` is the canonical text citations index into."""
+
+    __tablename__ = "documents"
+    __table_args__ = (
+        Index("ix_documents_tenant_sha", "tenant_id", "sha256"),
+        Index("ix_documents_tenant_external", "tenant_id", "external_id"),
+    )
+
+    filename: Mapped[str] = mapped_column(String(512))
+    path: Mapped[str | None] = mapped_column(String(1024), default=None)
+    media_type: Mapped[str] = mapped_column(String(128))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int]
+    version: Mapped[int] = mapped_column(default=1)
+    external_id: Mapped[str | None] = mapped_column(String(256), default=None)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    chunk_count: Mapped[int] = mapped_column(default=0)
+    page_count: Mapped[int | None] = mapped_column(default=None)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    text: Mapped[str | None] = deferred(mapped_column(Text, default=None))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Chunk(TenantOwned, Base):
+    """A cited passage: `text == document.text[char_start:char_end]`."""
+
+    __tablename__ = "chunks"
+
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    ordinal: Mapped[int]
+    text: Mapped[str] = mapped_column(Text)
+    char_start: Mapped[int]
+    char_end: Mapped[int]
+    page_start: Mapped[int | None]
+    page_end: Mapped[int | None]
+    section: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class SearchRecord(TenantOwned, Base):
+    """A search and exactly what it returned, for replay."""
+
+    __tablename__ = "searches"
+
+    key_id: Mapped[uuid.UUID | None]
+    query: Mapped[str] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(String(16))
+    top_k: Mapped[int]
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    results: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DocumentTag(TenantOwned, Base):
+    """A tag of a document, as its own row so that listing by tag is a plain indexed query."""
+
+    __tablename__ = "document_tags"
+    __table_args__ = (Index("ix_document_tags_tenant_tag", "tenant_id", "tag"),)
+
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    tag: Mapped[str] = mapped_column(String(128))

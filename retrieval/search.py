@@ -1,0 +1,174 @@
+"""Search a tenant's index and return cited chunks; every search is recorded for replay."""
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from retrieval import sparse
+from retrieval.citations import Citation, cite
+from retrieval.embed import Embedder
+from retrieval.errors import RerankUnavailable
+from retrieval.index import VectorIndex
+from retrieval.models import Chunk, Document, SearchRecord
+from retrieval.points import IndexFilter, IndexHit, IndexQuery, Mode
+from tenancy.errors import IsolationViolation
+from tenancy.scope import Scope
+
+log = logging.getLogger("enclave.security")
+
+# Fetch a few more than asked so that dropped duplicates do not shorten the answer.
+OVERFETCH = 2
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """A validated search."""
+
+    query: str
+    top_k: int = 5
+    mode: Mode = "hybrid"
+    filter: IndexFilter = field(default_factory=IndexFilter)
+    rerank: bool = False
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One result."""
+
+    rank: int
+    score: float
+    chunk_id: uuid.UUID
+    text: str
+    citation: Citation
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form, as stored for replay and returned by the API."""
+        return {
+            "rank": self.rank,
+            "score": self.score,
+            "chunk_id": str(self.chunk_id),
+            "text": self.text,
+            "citation": self.citation.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class Retriever:
+    """What a search needs besides the tenant scope."""
+
+    index: VectorIndex
+    embedder: Embedder
+    prefetch_limit: int = 50
+    rrf_k: int = 60
+
+
+def search(
+    scope: Scope, retriever: Retriever, request: SearchRequest, *, key_id: uuid.UUID | None
+) -> SearchRecord:
+    """Run `request` in the scope's tenant and record what it returned."""
+    if request.rerank:
+        raise RerankUnavailable("reranking is not configured on this server")
+    raw = retriever.index.query(scope.tenant_id, _index_query(retriever, request))
+    hits = _resolve(scope, _checked(scope, raw), request.top_k)
+    return _record(scope, request, hits, key_id=key_id)
+
+
+def _index_query(retriever: Retriever, request: SearchRequest) -> IndexQuery:
+    needs_dense = request.mode != "sparse"
+    return IndexQuery(
+        mode=request.mode,
+        dense=retriever.embedder.embed_query(request.query) if needs_dense else [],
+        sparse=sparse.encode_query(request.query),
+        limit=request.top_k * OVERFETCH,
+        filter=request.filter,
+        prefetch_limit=max(retriever.prefetch_limit, request.top_k * OVERFETCH),
+        rrf_k=retriever.rrf_k,
+    )
+
+
+def _checked(scope: Scope, hits: Sequence[IndexHit]) -> list[IndexHit]:
+    """Isolation layer 4: a hit of another tenant fails the whole request closed."""
+    expected = str(scope.tenant_id)
+    foreign = [h for h in hits if h.tenant_id != expected]
+    if foreign:
+        log.error(
+            "security_event=cross_tenant_hit tenant=%s foreign_points=%s",
+            expected,
+            [str(h.id) for h in foreign],
+        )
+        raise IsolationViolation("a result failed the tenant check")
+    return list(hits)
+
+
+def _resolve(scope: Scope, hits: list[IndexHit], top_k: int) -> list[Hit]:
+    rows = _chunks_with_documents(scope, [h.id for h in hits])
+    results: list[Hit] = []
+    seen: set[str] = set()
+    for hit in hits:
+        row = rows.get(hit.id)
+        if row is None or row[0].sha256 in seen:
+            continue  # not ready yet (or being replaced), or a duplicate passage
+        seen.add(row[0].sha256)
+        chunk, document = row
+        results.append(
+            Hit(len(results) + 1, hit.score, chunk.id, chunk.text, cite(chunk, document))
+        )
+        if len(results) == top_k:
+            break
+    return results
+
+
+def _chunks_with_documents(
+    scope: Scope, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[Chunk, Document]]:
+    if not ids:
+        return {}
+    query = (
+        select(Chunk, Document)
+        .join(Document, Document.id == Chunk.document_id)
+        .where(Chunk.tenant_id == scope.tenant_id, Document.tenant_id == scope.tenant_id)
+        .where(Chunk.id.in_(ids), Document.status == "ready")
+    )
+    return {chunk.id: (chunk, doc) for chunk, doc in scope.session.execute(query)}
+
+
+def _record(
+    scope: Scope, request: SearchRequest, hits: list[Hit], *, key_id: uuid.UUID | None
+) -> SearchRecord:
+    record = SearchRecord(
+        key_id=key_id,
+        query=request.query,
+        mode=request.mode,
+        top_k=request.top_k,
+        filters=_filter_json(request.filter),
+        results=[h.to_json() for h in hits],
+    )
+    scope.add(record)
+    scope.session.flush()
+    return record
+
+
+def _filter_json(flt: IndexFilter) -> dict[str, Any]:
+    return {
+        "document_ids": [str(d) for d in flt.document_ids],
+        "tags": list(flt.tags),
+        "media_types": list(flt.media_types),
+        "created_after": flt.created_after.isoformat() if flt.created_after else None,
+        "created_before": flt.created_before.isoformat() if flt.created_before else None,
+    }
+
+
+def replay(scope: Scope, search_id: uuid.UUID) -> SearchRecord:
+    """A recorded search of this tenant, or NotFound."""
+    return scope.get(SearchRecord, search_id, kind="search")
+
+
+def get_chunk(scope: Scope, chunk_id: uuid.UUID) -> tuple[Chunk, Citation]:
+    """A chunk of this tenant with its citation, or NotFound."""
+    chunk = scope.get(Chunk, chunk_id, kind="chunk")
+    document = scope.get(Document, chunk.document_id, kind="chunk")
+    return chunk, cite(chunk, document)

@@ -1,0 +1,154 @@
+"""The audit log: one hash chain per tenant (null tenant: the system chain)."""
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select, text
+from sqlalchemy.orm import Session
+
+from tenancy.db import utcnow
+from tenancy.ids import TenantId
+from tenancy.models import AuditEvent
+from tenancy.roles import Principal
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it and in which request; the principal is None for failed authentication."""
+
+    principal: Principal | None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What happened."""
+
+    action: str
+    targets: list[str] = field(default_factory=list)
+    outcome: str = "ok"
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Result of recomputing a chain."""
+
+    ok: bool
+    events: int
+    first_broken_seq: int | None = None
+    reason: str | None = None
+
+
+def record(session: Session, tenant_id: uuid.UUID | None, actor: Actor, entry: Entry) -> AuditEvent:
+    """Append `entry` to the tenant's chain within the caller's transaction."""
+    _lock_chain(session, tenant_id)
+    last = session.scalars(_chain(tenant_id).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    event = AuditEvent(
+        tenant_id=tenant_id,
+        seq=(last.seq + 1) if last else 1,
+        at=utcnow(),
+        key_id=actor.principal.key_id if actor.principal else None,
+        role=actor.principal.role.value if actor.principal else None,
+        action=entry.action,
+        targets=list(entry.targets),
+        outcome=entry.outcome,
+        request_id=actor.request_id,
+        details=entry.details,
+        prev_hash=last.hash if last else GENESIS,
+    )
+    event.hash = event_hash(event)
+    session.add(event)
+    session.flush()
+    return event
+
+
+def _lock_chain(session: Session, tenant_id: uuid.UUID | None) -> None:
+    # PostgreSQL runs appends concurrently: serialise each chain until commit.
+    # SQLite sessions begin IMMEDIATE, so writers are already serialised.
+    if session.get_bind().dialect.name == "postgresql":
+        key = f"audit:{tenant_id or 'system'}"
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+
+
+def _chain(tenant_id: uuid.UUID | None) -> Select[AuditEvent]:
+    if tenant_id is None:
+        return select(AuditEvent).where(AuditEvent.tenant_id.is_(None))
+    return select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
+
+
+def event_hash(event: AuditEvent) -> str:
+    """SHA-256 over the canonical JSON of the event's fields and the previous hash."""
+    body = {
+        "tenant_id": str(event.tenant_id) if event.tenant_id else None,
+        "seq": event.seq,
+        "at": _iso(event.at),
+        "key_id": str(event.key_id) if event.key_id else None,
+        "role": event.role,
+        "action": event.action,
+        "targets": event.targets,
+        "outcome": event.outcome,
+        "request_id": event.request_id,
+        "details": event.details,
+        "prev_hash": event.prev_hash,
+    }
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _iso(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """Filters for listing a tenant's events."""
+
+    action: str | None = None
+    key_id: uuid.UUID | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after_seq: int = 0
+    limit: int = 100
+
+
+def list_events(session: Session, tenant_id: TenantId, query: EventQuery) -> list[AuditEvent]:
+    """The tenant's events in chain order, filtered and paginated by sequence number."""
+    stmt = _chain(tenant_id).where(AuditEvent.seq > query.after_seq)
+    if query.action:
+        stmt = stmt.where(AuditEvent.action == query.action)
+    if query.key_id:
+        stmt = stmt.where(AuditEvent.key_id == query.key_id)
+    if query.since:
+        stmt = stmt.where(AuditEvent.at >= query.since)
+    if query.until:
+        stmt = stmt.where(AuditEvent.at < query.until)
+    return list(session.scalars(stmt.order_by(AuditEvent.seq).limit(query.limit)))
+
+
+def verify(session: Session, tenant_id: uuid.UUID | None) -> Verification:
+    """Recompute the chain and report the first broken link."""
+    prev, count = GENESIS, 0
+    for event in session.scalars(_chain(tenant_id).order_by(AuditEvent.seq)):
+        count += 1
+        problem = _link_problem(event, prev, count)
+        if problem:
+            return Verification(ok=False, events=count, first_broken_seq=event.seq, reason=problem)
+        prev = event.hash
+    return Verification(ok=True, events=count)
+
+
+def _link_problem(event: AuditEvent, prev: str, expected_seq: int) -> str | None:
+    if event.seq != expected_seq:
+        return f"sequence gap: expected {expected_seq}, found {event.seq}"
+    if event.prev_hash != prev:
+        return "previous-hash link does not match"
+    if event.hash != event_hash(event):
+        return "event content does not match its hash"
+    return None

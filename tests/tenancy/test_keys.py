@@ -1,0 +1,75 @@
+"""Keys: stored hashed, shown once, revocable, expiring; operator keys have no tenant."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tenancy import keys, tenants
+from tenancy.db import utcnow
+from tenancy.errors import InvalidRequest, NotFound, Unauthenticated
+from tenancy.ids import TenantId
+from tenancy.models import ApiKey
+from tenancy.roles import Role
+
+
+def _tenant(session: Session, name: str = "acme") -> TenantId:
+    return TenantId(tenants.create(session, name=name).id)
+
+
+def test_issued_key_authenticates_and_is_never_stored_in_clear(db: Session) -> None:
+    tenant = _tenant(db)
+    issued = keys.issue(db, tenant_id=tenant, role=Role.READER, name="bot")
+    assert issued.key.startswith("ek_")
+    assert len(issued.key) > 40
+    stored = db.scalars(select(ApiKey)).one()
+    assert issued.key not in (stored.key_hash, stored.prefix)
+    principal = keys.authenticate(db, issued.key)
+    assert (principal.tenant_id, principal.role) == (tenant, Role.READER)
+
+
+@pytest.mark.parametrize("bad", [None, "", "ek_nope", "x" * 1000])
+def test_unknown_or_malformed_keys_are_rejected(db: Session, bad: str | None) -> None:
+    with pytest.raises(Unauthenticated):
+        keys.authenticate(db, bad)
+
+
+def test_revoked_key_stops_working(db: Session) -> None:
+    tenant = _tenant(db)
+    issued = keys.issue(db, tenant_id=tenant, role=Role.ADMIN, name="a")
+    keys.revoke(db, tenant, issued.row.id)
+    with pytest.raises(Unauthenticated):
+        keys.authenticate(db, issued.key)
+
+
+def test_expired_key_stops_working(db: Session) -> None:
+    tenant = _tenant(db)
+    past = utcnow() - timedelta(seconds=1)
+    issued = keys.issue(db, tenant_id=tenant, role=Role.ADMIN, name="a", expires_at=past)
+    with pytest.raises(Unauthenticated):
+        keys.authenticate(db, issued.key)
+
+
+def test_a_tenant_cannot_revoke_another_tenants_key(db: Session) -> None:
+    acme, globex = _tenant(db, "acme"), _tenant(db, "globex")
+    issued = keys.issue(db, tenant_id=globex, role=Role.ADMIN, name="a")
+    with pytest.raises(NotFound):
+        keys.revoke(db, acme, issued.row.id)
+    assert keys.authenticate(db, issued.key).tenant_id == globex
+
+
+def test_operator_keys_have_no_tenant_and_tenant_keys_need_one(db: Session) -> None:
+    with pytest.raises(InvalidRequest):
+        keys.issue(db, tenant_id=None, role=Role.ADMIN, name="x")
+    with pytest.raises(InvalidRequest):
+        keys.issue(db, tenant_id=_tenant(db), role=Role.OPERATOR, name="x")
+
+
+def test_operator_key_is_generated_once_or_taken_from_configuration(db: Session) -> None:
+    generated = keys.ensure_operator_key(db, None)
+    assert generated is not None
+    assert keys.ensure_operator_key(db, None) is None
+    assert keys.authenticate(db, generated).role is Role.OPERATOR
+    assert keys.ensure_operator_key(db, "my-configured-operator-key") is None
+    assert keys.authenticate(db, "my-configured-operator-key").role is Role.OPERATOR
