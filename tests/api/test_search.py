@@ -1,0 +1,166 @@
+"""Search: cited results from the caller's tenant only, recorded for replay."""
+
+import hashlib
+import uuid
+
+import httpx
+import pytest
+
+from api.services import Services
+from retrieval.index import VectorIndex
+from retrieval.points import IndexHit, IndexQuery
+from tenancy.ids import TenantId
+from tests.api.conftest import World
+from tests.factories import auth, fixture_file, ingest, search
+
+MODES = ["dense", "sparse", "hybrid"]
+
+
+async def _text(client: httpx.AsyncClient, key: str, document_id: str) -> str:
+    response = await client.get(f"/v1/documents/{document_id}/text", headers=auth(key))
+    assert response.status_code == 200
+    return response.text
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_every_hit_satisfies_the_citation_invariant(
+    client: httpx.AsyncClient, world: World, mode: str
+) -> None:
+    response = await search(
+        client, world.a.keys.reader, "safety on the robot floor", mode=mode, top_k=10
+    )
+    results = response.json()["results"]
+    assert results
+    for hit in results:
+        citation = hit["citation"]
+        text = await _text(client, world.a.keys.reader, citation["document_id"])
+        assert text[citation["char_start"] : citation["char_end"]] == hit["text"]
+        assert hashlib.sha256(hit["text"].encode()).hexdigest() == citation["chunk_sha256"]
+        assert citation["filename"] == "handbook.md"
+    assert [h["rank"] for h in results] == list(range(1, len(results) + 1))
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_the_other_tenants_canary_is_never_found(
+    client: httpx.AsyncClient, world: World, mode: str
+) -> None:
+    response = await search(
+        client, world.a.keys.reader, "GLX-4410 Globex Energy", mode=mode, top_k=50
+    )
+    results = response.json()["results"]
+    assert all(h["citation"]["document_id"] == world.a.document_id for h in results)
+    assert all("GLX" not in h["text"] and "Globex" not in h["text"] for h in results)
+
+
+async def test_exact_codes_are_found_by_sparse_search(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    response = await search(client, world.b.keys.reader, "GLX-4410", mode="sparse")
+    assert "GLX-4410" in response.json()["results"][0]["text"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_filtering_on_another_tenants_document_gives_nothing(
+    client: httpx.AsyncClient, world: World, mode: str
+) -> None:
+    flt = {"document_ids": [world.b.document_id]}
+    response = await search(client, world.a.keys.reader, "handbook", mode=mode, filter=flt)
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+
+
+async def test_filters_narrow_results(
+    client: httpx.AsyncClient, world: World, services: Services
+) -> None:
+    await ingest(
+        client,
+        services,
+        world.a.keys.admin,
+        [fixture_file("acme", "policy.txt")],
+        {"tags": ["policy"]},
+    )
+    tagged = await search(
+        client, world.a.keys.reader, "policy", filter={"tags": ["policy"]}, top_k=20
+    )
+    names = {h["citation"]["filename"] for h in tagged.json()["results"]}
+    assert names == {"policy.txt"}
+    md = await search(
+        client, world.a.keys.reader, "policy", filter={"media_types": ["text/markdown"]}, top_k=20
+    )
+    assert {h["citation"]["filename"] for h in md.json()["results"]} == {"handbook.md"}
+    future = await search(
+        client, world.a.keys.reader, "policy", filter={"created_after": "2999-01-01T00:00:00Z"}
+    )
+    assert future.json()["results"] == []
+
+
+async def test_a_search_can_be_replayed_exactly(client: httpx.AsyncClient, world: World) -> None:
+    response = await search(client, world.a.keys.reader, "leave and time off", top_k=3)
+    body = response.json()
+    replay = await client.get(f"/v1/searches/{body['search_id']}", headers=auth(world.a.keys.admin))
+    assert replay.status_code == 200
+    assert replay.json()["results"] == body["results"]
+    assert replay.json()["query"] == "leave and time off"
+
+
+async def test_chunks_can_be_fetched_with_their_citation(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    response = await client.get(f"/v1/chunks/{world.a.chunk_id}", headers=auth(world.a.keys.reader))
+    body = response.json()
+    text = await _text(client, world.a.keys.reader, world.a.document_id)
+    citation = body["citation"]
+    assert text[citation["char_start"] : citation["char_end"]] == body["text"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"query": ""},
+        {"query": "x", "top_k": 0},
+        {"query": "x", "top_k": 51},
+        {"query": "x", "mode": "fuzzy"},
+        {"query": "x", "filter": {"tenant_id": "anything"}},
+        {"query": "x", "tenant_id": "anything"},
+        {"query": "x", "filter": {"document_ids": ["not-a-uuid"]}},
+        {"query": "x" * 2001},
+    ],
+)
+async def test_invalid_searches_are_422(
+    client: httpx.AsyncClient, world: World, body: dict[str, object]
+) -> None:
+    response = await client.post("/v1/search", json=body, headers=auth(world.a.keys.reader))
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_request"
+
+
+async def test_rerank_without_a_reranker_says_so(client: httpx.AsyncClient, world: World) -> None:
+    response = await search(client, world.a.keys.reader, "safety", rerank=True)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "rerank_unavailable"
+
+
+class LeakyIndex:
+    """A broken index that answers every tenant's query from tenant B's collection."""
+
+    def __init__(self, inner: VectorIndex, victim: TenantId) -> None:
+        self.inner = inner
+        self.victim = victim
+
+    def query(self, tenant_id: TenantId, query: IndexQuery) -> list[IndexHit]:
+        return self.inner.query(self.victim, query)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+async def test_a_foreign_hit_fails_the_search_closed(
+    client: httpx.AsyncClient, world: World, services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Isolation layer 4: if the index ever leaks another tenant's point, nothing leaves."""
+    services.index = LeakyIndex(services.index, TenantId(uuid.UUID(world.b.keys.id)))  # type: ignore[assignment]
+    response = await search(client, world.a.keys.reader, "handbook", mode="dense", top_k=5)
+    assert response.status_code == 500
+    assert response.json() == {"error": {"code": "internal_error", "message": "internal error"}}
+    assert "GLX" not in response.text
+    assert any("cross_tenant_hit" in r.getMessage() for r in caplog.records)
