@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors, migrate, services
-from api.middleware import RequestIdMiddleware
+from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from api.routes import audit, documents, health, jobs, keys, search, tenants
 from api.settings import Settings
 from retrieval.embed import Embedder
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(BodyLimitMiddleware, upload_bytes=int(config.max_request_mb * 1024 * 1024))
     app.add_middleware(RequestIdMiddleware)
     for module in (health, tenants, keys, documents, jobs, search, audit):
         app.include_router(module.router)

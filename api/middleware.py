@@ -1,5 +1,7 @@
 """ASGI middleware: a request id on every request and response."""
 
+import contextlib
+import json
 import re
 import uuid
 
@@ -30,3 +32,68 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class BodyTooLarge(Exception):
+    """Raised from `receive` once a body passes its limit."""
+
+
+class BodyLimitMiddleware:
+    """413 as soon as a request body passes its limit, before it is buffered whole.
+
+    The check runs on the bytes actually received (chunked bodies too) and on a
+    declared Content-Length up front.
+    """
+
+    def __init__(self, app: ASGIApp, *, upload_bytes: int, other_bytes: int = 1024 * 1024) -> None:
+        self.app = app
+        self.upload_bytes = upload_bytes
+        self.other_bytes = other_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Enforce the limit of this request's path."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = (
+            self.upload_bytes if scope["path"].rstrip("/") == "/v1/documents" else self.other_bytes
+        )
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await _too_large(send, limit)
+            return
+        await _LimitedCall(self.app, limit).run(scope, receive, send)
+
+
+class _LimitedCall:
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit, self.seen, self.exceeded, self.started = app, limit, 0, False, False
+
+    async def run(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def limited_receive() -> Message:
+            message = await receive()
+            self.seen += len(message.get("body", b""))
+            if self.seen > self.limit:
+                self.exceeded = True
+                raise BodyTooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if self.exceeded:
+                return  # the app's own error for the broken body is replaced by our 413
+            self.started = True
+            await send(message)
+
+        with contextlib.suppress(BodyTooLarge):
+            await self.app(scope, limited_receive, guarded_send)
+        if self.exceeded and not self.started:
+            await _too_large(send, self.limit)
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = json.dumps(
+        {"error": {"code": "payload_too_large", "message": f"request body exceeds {limit} bytes"}}
+    ).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

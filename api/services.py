@@ -8,10 +8,12 @@ from sqlalchemy import Engine
 from api.settings import Settings
 from ingest.blobs import BlobStore
 from ingest.pipeline import Pipeline
+from ingest.sandbox import Parser, ProcessParser, in_process
 from ingest.worker import Worker
 from retrieval.embed import CachedEmbedder, Embedder, SentenceTransformerEmbedder
 from retrieval.index import VectorIndex
 from retrieval.qdrant import QdrantIndex
+from retrieval.rerank import CrossEncoderReranker, Reranker
 from retrieval.search import Retriever
 from tenancy import db
 
@@ -29,6 +31,8 @@ class Services:
     embedder: Embedder
     blobs: BlobStore
     worker: Worker
+    parser: Parser
+    reranker: Reranker | None = None
 
     @property
     def retriever(self) -> Retriever:
@@ -38,11 +42,15 @@ class Services:
             self.embedder,
             prefetch_limit=self.settings.hybrid_prefetch,
             rrf_k=self.settings.rrf_k,
+            reranker=self.reranker,
+            rerank_candidates=self.settings.rerank_candidates,
         )
 
     def close(self) -> None:
         """Stop the worker, close the index and dispose the engine."""
         self.worker.stop()
+        if isinstance(self.parser, ProcessParser):
+            self.parser.close()
         self.index.close()
         self.engine.dispose()
 
@@ -50,14 +58,25 @@ class Services:
 def build(settings: Settings, *, embedder: Embedder | None = None) -> Services:
     """Build everything; `embedder` lets tests inject a fast fake."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    reranker = build_reranker(settings)  # first: a bad model path fails before files open
     engine = db.make_engine(settings.resolved_database_url())
     sessions = db.session_factory(engine)
     model = embedder or CachedEmbedder(SentenceTransformerEmbedder(settings.embedding_model))
     index = build_index(settings, dimension=model.dimension)
     blobs = BlobStore(settings.data_dir / "blobs")
-    pipeline = Pipeline(sessions, blobs, index, model, max_chars=settings.chunk_max_chars)
+    parser = build_parser(settings)
+    pipeline = Pipeline(
+        sessions, blobs, index, model, parser=parser, max_chars=settings.chunk_max_chars
+    )
     worker = Worker(pipeline)
-    return Services(settings, engine, sessions, index, model, blobs, worker)
+    return Services(settings, engine, sessions, index, model, blobs, worker, parser, reranker)
+
+
+def build_parser(settings: Settings) -> Parser:
+    """Killable child processes by default; in-process when configured (tests)."""
+    if settings.parse_isolation == "thread":
+        return in_process
+    return ProcessParser(timeout_s=settings.parse_timeout_s, memory_mb=settings.parse_memory_mb)
 
 
 def build_index(settings: Settings, *, dimension: int) -> VectorIndex:
@@ -68,3 +87,15 @@ def build_index(settings: Settings, *, dimension: int) -> VectorIndex:
     path = settings.data_dir / "qdrant"
     path.mkdir(parents=True, exist_ok=True)
     return QdrantIndex.local(str(path), dimension=dimension)
+
+
+# The API caps `top_k` at 50, and a reranked search re-scores max(top_k, rerank_candidates).
+MAX_TOP_K = 50
+
+
+def build_reranker(settings: Settings) -> Reranker | None:
+    """The configured cross-encoder, or None (then `rerank: true` is refused)."""
+    if settings.rerank_model is None:
+        return None
+    bound = max(settings.rerank_candidates, MAX_TOP_K)
+    return CrossEncoderReranker(settings.rerank_model, max_candidates=bound)

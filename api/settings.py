@@ -1,6 +1,7 @@
 """Settings, read from `ENCLAVE_*` environment variables; only `api/` reads them."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,9 +28,23 @@ class Settings(BaseSettings):
     )
     max_upload_mb: float = Field(50.0, gt=0, description="Largest accepted file, in MB.")
     max_files_per_upload: int = Field(100, gt=0, description="Files per upload request.")
+    max_request_mb: float = Field(200.0, gt=0, description="Largest upload request body, in MB.")
+    max_archive_members: int = Field(1000, gt=0, description="Files in one uploaded zip.")
+    max_archive_mb: float = Field(500.0, gt=0, description="What one zip may expand to, in MB.")
     chunk_max_chars: int = Field(1200, ge=200, description="Upper bound of a chunk's length.")
     hybrid_prefetch: int = Field(50, ge=1, description="Candidates per branch of a hybrid query.")
     rrf_k: int = Field(60, ge=1, description="The k of reciprocal rank fusion.")
+    rerank_model: str | None = Field(
+        None, description="Local directory of a cross-encoder; unset: `rerank: true` is a 422."
+    )
+    rerank_candidates: int = Field(
+        20, ge=1, le=200, description="Fused hits the cross-encoder re-scores per search."
+    )
+    parse_isolation: Literal["process", "thread"] = Field(
+        "process", description="Parse in killable child processes (`thread`: in-process)."
+    )
+    parse_timeout_s: float = Field(120.0, gt=0, description="Time limit to parse one file.")
+    parse_memory_mb: int = Field(3072, ge=256, description="Address-space cap of a parser process.")
     run_worker: bool = Field(True, description="Run the ingestion worker inside the API process.")
 
     def resolved_database_url(self) -> str:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 
-from ingest import parse
 from ingest.blobs import BlobStore
 from ingest.chunk import Chunked, TextChunk, chunk_elements
 from ingest.errors import ParseError
+from ingest.sandbox import Parser, in_process
 from retrieval import sparse
 from retrieval.embed import Embedder
 from retrieval.index import VectorIndex
@@ -31,6 +31,7 @@ class Pipeline:
     blobs: BlobStore
     index: VectorIndex
     embedder: Embedder
+    parser: Parser = in_process
     batch_size: int = 64
     max_chars: int = 1200
 
@@ -82,9 +83,7 @@ def _load(pipeline: Pipeline, document_id: uuid.UUID) -> Source | None:
 
 def _parse(pipeline: Pipeline, source: Source) -> Chunked:
     data = pipeline.blobs.get(source.tenant_id, source.sha256)
-    elements = parse.partition_document(
-        data, media_type=source.media_type, filename=source.filename
-    )
+    elements = pipeline.parser(data, source.media_type, source.filename)
     chunked = chunk_elements(elements, max_chars=pipeline.max_chars)
     if not chunked.chunks:
         raise ParseError("no extractable text")

@@ -2,13 +2,13 @@
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
-from ingest import detect
+from ingest import archive, detect
 from ingest.blobs import BlobStore
-from ingest.errors import InvalidUpload, PayloadTooLarge
+from ingest.errors import InvalidUpload, PayloadTooLarge, UnsupportedMediaType
 from ingest.models import Job, JobItem
 from retrieval.models import Document, DocumentTag
 from tenancy.scope import Scope
@@ -32,6 +32,7 @@ class UploadOptions:
     tags: tuple[str, ...] = ()
     external_id: str | None = None
     max_file_bytes: int = 50 * 1024 * 1024
+    archive_limits: archive.ArchiveLimits = field(default_factory=archive.ArchiveLimits)
 
 
 @dataclass(frozen=True)
@@ -52,22 +53,36 @@ class Queued:
 
 
 def accept(files: Sequence[IncomingFile], options: UploadOptions) -> list[Accepted]:
-    """Validate all files before anything is stored (a bad file rejects the upload whole)."""
+    """Validate all files before anything is stored (a bad file rejects the upload whole).
+
+    A `.zip` stands for its members: each becomes a document with its path kept.
+    """
     if not files:
         raise InvalidUpload("the upload contains no files")
-    if options.external_id is not None and len(files) != 1:
+    accepted = [a for f in files for a in _accept_one(f, options)]
+    if options.external_id is not None and len(accepted) != 1:
         raise InvalidUpload("external_id names one document: upload exactly one file with it")
-    return [_accept_one(f, options) for f in files]
+    return accepted
 
 
-def _accept_one(file: IncomingFile, options: UploadOptions) -> Accepted:
+def _accept_one(file: IncomingFile, options: UploadOptions) -> list[Accepted]:
+    media_type = _checked_type(file, options)
+    if media_type != detect.ARCHIVE_MEDIA_TYPE or file.path is not None:
+        if media_type == detect.ARCHIVE_MEDIA_TYPE:
+            raise UnsupportedMediaType(f"{file.path!r}: archives inside archives are not supported")
+        return [Accepted(file, media_type, hashlib.sha256(file.data).hexdigest())]
+    members = archive.expand(file.data, file.filename, options.archive_limits)
+    inner = [IncomingFile(m.name, m.data, path=m.path) for m in members]
+    return [a for f in inner for a in _accept_one(f, options)]
+
+
+def _checked_type(file: IncomingFile, options: UploadOptions) -> str:
     if not file.filename or len(file.filename) > MAX_FILENAME:
         raise InvalidUpload("every file needs a name of at most 255 characters")
     if len(file.data) > options.max_file_bytes:
         limit_mb = options.max_file_bytes / (1024 * 1024)
         raise PayloadTooLarge(f"{file.filename!r} exceeds the {limit_mb:g} MB limit")
-    media_type = detect.detect_media_type(file.data, filename=file.filename)
-    return Accepted(file, media_type, hashlib.sha256(file.data).hexdigest())
+    return detect.detect_media_type(file.data, filename=file.filename)
 
 
 def enqueue(

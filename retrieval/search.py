@@ -3,7 +3,7 @@
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -15,6 +15,7 @@ from retrieval.errors import RerankUnavailable
 from retrieval.index import VectorIndex
 from retrieval.models import Chunk, Document, SearchRecord
 from retrieval.points import IndexFilter, IndexHit, IndexQuery, Mode
+from retrieval.rerank import Reranker
 from tenancy.errors import IsolationViolation
 from tenancy.scope import Scope
 
@@ -64,30 +65,49 @@ class Retriever:
     embedder: Embedder
     prefetch_limit: int = 50
     rrf_k: int = 60
+    reranker: Reranker | None = None
+    rerank_candidates: int = 20
 
 
 def search(
     scope: Scope, retriever: Retriever, request: SearchRequest, *, key_id: uuid.UUID | None
 ) -> SearchRecord:
     """Run `request` in the scope's tenant and record what it returned."""
-    if request.rerank:
+    if request.rerank and retriever.reranker is None:
         raise RerankUnavailable("reranking is not configured on this server")
-    raw = retriever.index.query(scope.tenant_id, _index_query(retriever, request))
-    hits = _resolve(scope, _checked(scope, raw), request.top_k)
+    depth = _depth(retriever, request)
+    raw = retriever.index.query(scope.tenant_id, _index_query(retriever, request, depth))
+    hits = _resolve(scope, _checked(scope, raw), depth)
+    if request.rerank and retriever.reranker is not None:
+        hits = _reranked(retriever.reranker, request, hits)
     return _record(scope, request, hits, key_id=key_id)
 
 
-def _index_query(retriever: Retriever, request: SearchRequest) -> IndexQuery:
+def _depth(retriever: Retriever, request: SearchRequest) -> int:
+    """Hits to resolve: the answer, or the rerank candidates when there are more of those."""
+    if request.rerank:
+        return max(request.top_k, retriever.rerank_candidates)
+    return request.top_k
+
+
+def _index_query(retriever: Retriever, request: SearchRequest, depth: int) -> IndexQuery:
     needs_dense = request.mode != "sparse"
     return IndexQuery(
         mode=request.mode,
         dense=retriever.embedder.embed_query(request.query) if needs_dense else [],
         sparse=sparse.encode_query(request.query),
-        limit=request.top_k * OVERFETCH,
+        limit=depth * OVERFETCH,
         filter=request.filter,
-        prefetch_limit=max(retriever.prefetch_limit, request.top_k * OVERFETCH),
+        prefetch_limit=max(retriever.prefetch_limit, depth * OVERFETCH),
         rrf_k=retriever.rrf_k,
     )
+
+
+def _reranked(reranker: Reranker, request: SearchRequest, hits: list[Hit]) -> list[Hit]:
+    """The top_k of `hits` re-scored by the cross-encoder, best first (ties keep fused order)."""
+    scores = reranker.rerank(request.query, [h.text for h in hits])
+    order = sorted(range(len(hits)), key=lambda i: -scores[i])[: request.top_k]
+    return [replace(hits[i], rank=rank, score=scores[i]) for rank, i in enumerate(order, 1)]
 
 
 def _checked(scope: Scope, hits: Sequence[IndexHit]) -> list[IndexHit]:

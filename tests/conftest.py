@@ -83,6 +83,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         database_url=database_url,
         operator_key=OPERATOR_KEY,
         run_worker=False,
+        parse_isolation="thread",
     )
 
 

@@ -19,7 +19,9 @@ from api.schemas import (
     UploadMetadata,
     UploadOut,
 )
+from api.settings import Settings
 from ingest import documents, erasure, upload
+from ingest.archive import ArchiveLimits
 from ingest.errors import InvalidUpload, PayloadTooLarge
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -41,11 +43,7 @@ def upload_documents(
     if len(files) > settings.max_files_per_upload:
         raise InvalidUpload(f"at most {settings.max_files_per_upload} files per upload")
     meta = _metadata(metadata)
-    options = upload.UploadOptions(
-        tags=tuple(meta.tags),
-        external_id=meta.external_id,
-        max_file_bytes=settings.max_upload_bytes,
-    )
+    options = _options(settings, meta)
     incoming = [_read(f, settings.max_upload_bytes) for f in files]
     queued = upload.enqueue(ctx.scope, services.blobs, upload.accept(incoming, options), options)
     ctx.record("document.upload", [str(d.id) for _, d in queued.items], job_id=str(queued.job.id))
@@ -55,6 +53,19 @@ def upload_documents(
         for i, d in queued.items
     ]
     return UploadOut(job_id=queued.job.id, documents=docs)
+
+
+def _options(settings: Settings, meta: UploadMetadata) -> upload.UploadOptions:
+    return upload.UploadOptions(
+        tags=tuple(meta.tags),
+        external_id=meta.external_id,
+        max_file_bytes=settings.max_upload_bytes,
+        archive_limits=ArchiveLimits(
+            max_members=settings.max_archive_members,
+            max_member_bytes=settings.max_upload_bytes,
+            max_total_bytes=int(settings.max_archive_mb * 1024 * 1024),
+        ),
+    )
 
 
 def _metadata(raw: str | None) -> UploadMetadata:

@@ -101,18 +101,32 @@ def test_readme_walkthrough(server: Server, data_dir: Path) -> None:
     with httpx.Client(base_url=server.url, timeout=60) as http:
         tenant = _json(http.post("/v1/tenants", json={"name": "Acme Robotics"}, headers=op), 201)
         keys = f"/v1/tenants/{tenant['id']}/keys"
-        admin = _json(http.post(keys, json={"role": "admin", "name": "acme admin"}, headers=op), 201)
-        reader = _json(http.post(keys, json={"role": "reader", "name": "acme agent"}, headers=op), 201)
+        admin = _json(
+            http.post(keys, json={"role": "admin", "name": "acme admin"}, headers=op), 201
+        )
+        reader = _json(
+            http.post(keys, json={"role": "reader", "name": "acme agent"}, headers=op), 201
+        )
         a = {"Authorization": f"Bearer {admin['key']}"}
         r = {"Authorization": f"Bearer {reader['key']}"}
         files = [
             ("files", (name, (FIXTURES / "acme" / name).read_bytes()))
             for name in ("handbook.md", "policy.txt", "faq.html", "report.pdf")
         ]
-        upload = _json(http.post("/v1/documents", files=files, data={"metadata": '{"tags": ["hr"]}'}, headers=a), 202)
+        upload = _json(
+            http.post(
+                "/v1/documents", files=files, data={"metadata": '{"tags": ["hr"]}'}, headers=a
+            ),
+            202,
+        )
         job = _wait_for_job(http, upload["job_id"], a)
         assert job["progress"] == {"total": 4, "done": 4, "failed": 0}, job
-        found = _json(http.post("/v1/search", json={"query": "How long is parental leave?", "top_k": 3}, headers=r), 200)
+        found = _json(
+            http.post(
+                "/v1/search", json={"query": "How long is parental leave?", "top_k": 3}, headers=r
+            ),
+            200,
+        )
         top = found["results"][0]
         assert "16 weeks" in top["text"]
         citation = top["citation"]
