@@ -1,6 +1,7 @@
 """The `enclave` command."""
 
 import os
+from pathlib import Path
 
 # Before any import that might reach for the network (unstructured telemetry, HF hub).
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -52,6 +53,29 @@ def migrate() -> None:
     migrations.upgrade(engine)
     engine.dispose()
     typer.echo("database is at the newest revision")
+
+
+@app.command()
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="Files or folders to upload.", exists=True),
+    url: str = typer.Option("http://127.0.0.1:8000", help="The Enclave server."),
+    key: str = typer.Option(..., envvar="ENCLAVE_KEY", help="An admin key of the tenant."),
+    tags: list[str] = typer.Option([], "--tags", help="Tags for every document (repeatable)."),
+) -> None:
+    """Upload files or folders, follow the jobs, and list what ended ready or failed."""
+    from rich.console import Console
+
+    from api import ingest_cli
+    from api.client import Client, EnclaveError
+
+    console = Console()
+    try:
+        with Client(url, key) as client:
+            failed = ingest_cli.run(client, paths, tags=tags, console=console)
+    except EnclaveError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    raise typer.Exit(1 if failed else 0)
 
 
 def main() -> None:

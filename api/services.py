@@ -10,6 +10,7 @@ from ingest.blobs import BlobStore
 from ingest.pipeline import Pipeline
 from ingest.sandbox import Parser, ProcessParser, in_process
 from ingest.worker import Worker
+from retrieval.edge import EdgeIndex
 from retrieval.embed import CachedEmbedder, Embedder, SentenceTransformerEmbedder
 from retrieval.index import VectorIndex
 from retrieval.qdrant import QdrantIndex
@@ -80,13 +81,20 @@ def build_parser(settings: Settings) -> Parser:
 
 
 def build_index(settings: Settings, *, dimension: int) -> VectorIndex:
-    """Qdrant server when a URL is set, else qdrant-client local mode in the data dir."""
+    """A Qdrant server for a URL; `local`: qdrant-client local mode; default: Qdrant Edge."""
     url = settings.qdrant_url
     if url and url != "local":
         return QdrantIndex.remote(url, api_key=settings.qdrant_api_key, dimension=dimension)
-    path = settings.data_dir / "qdrant"
-    path.mkdir(parents=True, exist_ok=True)
-    return QdrantIndex.local(str(path), dimension=dimension)
+    if url == "local":
+        path = settings.data_dir / "qdrant"
+        path.mkdir(parents=True, exist_ok=True)
+        return QdrantIndex.local(str(path), dimension=dimension)
+    return EdgeIndex(
+        settings.data_dir / "edge",
+        dimension=dimension,
+        max_open_shards=settings.edge_max_open_shards,
+        hnsw_threshold=settings.edge_hnsw_threshold,
+    )
 
 
 # The API caps `top_k` at 50, and a reranked search re-scores max(top_k, rerank_candidates).

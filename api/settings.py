@@ -17,9 +17,15 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; default: SQLite file in the data dir."
     )
     qdrant_url: str | None = Field(
-        None, description="Qdrant server URL, or `local`; default: local mode in the data dir."
+        None,
+        description="Qdrant server URL, or `local` (qdrant-client local mode); "
+        "default: the embedded Qdrant Edge engine in the data dir.",
     )
     qdrant_api_key: str | None = Field(None, description="API key of the Qdrant server.")
+    edge_max_open_shards: int = Field(64, ge=1, description="Embedded engine: open tenant shards.")
+    edge_hnsw_threshold: int = Field(
+        20_000, ge=1000, description="Embedded engine: points before a tenant gets an HNSW index."
+    )
     operator_key: str | None = Field(
         None, description="The operator key; generated and printed once when unset."
     )

@@ -23,6 +23,7 @@ class IncomingFile:
     filename: str
     data: bytes
     path: str | None = None
+    in_archive: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,12 +68,13 @@ def accept(files: Sequence[IncomingFile], options: UploadOptions) -> list[Accept
 
 def _accept_one(file: IncomingFile, options: UploadOptions) -> list[Accepted]:
     media_type = _checked_type(file, options)
-    if media_type != detect.ARCHIVE_MEDIA_TYPE or file.path is not None:
+    if media_type != detect.ARCHIVE_MEDIA_TYPE or file.in_archive:
         if media_type == detect.ARCHIVE_MEDIA_TYPE:
             raise UnsupportedMediaType(f"{file.path!r}: archives inside archives are not supported")
         return [Accepted(file, media_type, hashlib.sha256(file.data).hexdigest())]
     members = archive.expand(file.data, file.filename, options.archive_limits)
-    inner = [IncomingFile(m.name, m.data, path=m.path) for m in members]
+    prefix = f"{file.path.rsplit('/', 1)[0]}/" if file.path and "/" in file.path else ""
+    inner = [IncomingFile(m.name, m.data, path=prefix + m.path, in_archive=True) for m in members]
     return [a for f in inner for a in _accept_one(f, options)]
 
 

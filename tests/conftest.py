@@ -84,6 +84,9 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         operator_key=OPERATOR_KEY,
         run_worker=False,
         parse_isolation="thread",
+        # SQLite runs with the embedded default (Edge); PostgreSQL with qdrant-client,
+        # the stand-in for a Qdrant server: both engines serve the whole API suite.
+        qdrant_url=None if database_url.startswith("sqlite") else "local",
     )
 
 

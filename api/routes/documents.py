@@ -21,7 +21,7 @@ from api.schemas import (
 )
 from api.settings import Settings
 from ingest import documents, erasure, upload
-from ingest.archive import ArchiveLimits
+from ingest.archive import ArchiveLimits, safe_path
 from ingest.errors import InvalidUpload, PayloadTooLarge
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -81,10 +81,12 @@ def _metadata(raw: str | None) -> UploadMetadata:
 
 def _read(file: UploadFile, limit: int) -> upload.IncomingFile:
     data = file.file.read(limit + 1)
-    name = file.filename or ""
+    name = (file.filename or "").replace("\\", "/").strip("/")
     if len(data) > limit:
         raise PayloadTooLarge(f"{name!r} exceeds the {limit / (1024 * 1024):g} MB limit")
-    return upload.IncomingFile(filename=name.replace("\\", "/").rsplit("/", 1)[-1], data=data)
+    # A name with folders (from `enclave ingest DIR`) keeps them as the document's path.
+    path = safe_path(name, "the upload") if "/" in name else None
+    return upload.IncomingFile(filename=name.rsplit("/", 1)[-1], data=data, path=path)
 
 
 @router.get("")

@@ -143,3 +143,59 @@ def test_readme_walkthrough(server: Server, data_dir: Path) -> None:
             assert still["results"][0]["chunk_id"] == top["chunk_id"]
     finally:
         again.stop()
+
+
+def _operator_key(server: Server) -> str:
+    match = KEY_LINE.search(server.output())
+    assert match, server.output()
+    return match.group(1)
+
+
+def _admin_key(server: Server) -> str:
+    op = {"Authorization": f"Bearer {_operator_key(server)}"}
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        tenant = _json(http.post("/v1/tenants", json={"name": "Globex"}, headers=op), 201)
+        body = {"role": "admin", "name": "cli"}
+        key: str = _json(http.post(f"/v1/tenants/{tenant['id']}/keys", json=body, headers=op), 201)[
+            "key"
+        ]
+        return key
+
+
+def test_ingest_cli_uploads_a_folder_and_reports_failures(server: Server, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    (folder / "hr" / "policies").mkdir(parents=True)
+    (folder / "hr" / "handbook.md").write_bytes((FIXTURES / "globex" / "handbook.md").read_bytes())
+    (folder / "hr" / "policies" / "policy.txt").write_bytes(
+        (FIXTURES / "globex" / "policy.txt").read_bytes()
+    )
+    (folder / ".hidden.txt").write_text("ignored")
+    key = _admin_key(server)
+    command = [
+        str(ENCLAVE),
+        "ingest",
+        str(folder),
+        "--url",
+        server.url,
+        "--key",
+        key,
+        "--tags",
+        "cli",
+    ]
+    ok = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "2 ready, 0 failed" in ok.stdout
+    (folder / "hr" / "locked.pdf").write_bytes((FIXTURES / "bad" / "encrypted.pdf").read_bytes())
+    bad = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "locked.pdf" in bad.stdout
+    assert "encrypted" in bad.stdout.lower()
+    with httpx.Client(
+        base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {key}"}
+    ) as http:
+        docs = _json(http.get("/v1/documents?tag=cli"), 200)["documents"]
+    assert {d["path"] for d in docs} == {
+        "hr/handbook.md",
+        "hr/policies/policy.txt",
+        "hr/locked.pdf",
+    }
