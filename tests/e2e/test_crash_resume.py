@@ -16,9 +16,20 @@ from tests.e2e.test_serve import KEY_LINE, Server, _json, _wait_for_job
 
 pytestmark = pytest.mark.slow
 
-WORDS = (
-    "pump valve turbine sensor relay conveyor gripper actuator battery charger motor gear".split()
-)
+WORDS = [
+    "pump",
+    "valve",
+    "turbine",
+    "sensor",
+    "relay",
+    "conveyor",
+    "gripper",
+    "actuator",
+    "battery",
+    "charger",
+    "motor",
+    "gear",
+]
 
 
 def _document(i: int) -> tuple[str, bytes]:
