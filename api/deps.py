@@ -1,17 +1,21 @@
 """Request dependencies: one session per request, the principal from the key, role guards."""
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
+from api import errors
 from api.services import Services
 from tenancy import audit, keys
 from tenancy.errors import Unauthenticated
 from tenancy.roles import Principal, Role
 from tenancy.scope import Scope
+
+security_log = logging.getLogger("enclave.security")
 
 
 def get_services(request: Request) -> Services:
@@ -23,15 +27,36 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_session(services: ServicesDep) -> Iterator[Session]:
-    """One transaction per request: committed before the response, rolled back on error."""
+def get_session(request: Request, services: ServicesDep) -> Iterator[Session]:
+    """One transaction per request: committed before the response, rolled back on error.
+
+    A failed request by an authenticated caller is still audited, in its own transaction.
+    """
     with services.sessions() as session:
         try:
             yield session
             session.commit()
-        except BaseException:
+        except Exception as exc:
             session.rollback()
+            _audit_failure(session, request, exc)
             raise
+
+
+def _audit_failure(session: Session, request: Request, exc: Exception) -> None:
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        return  # unauthenticated: audited where authentication failed
+    _, code = errors.lookup(exc) if not isinstance(exc, HTTPException) else (0, "http_error")
+    params = [str(v) for v in request.path_params.values()]
+    entry = audit.Entry(action=route_name(request), targets=params, outcome=code)
+    audit.record(session, principal.tenant_id, audit.Actor(principal, request_id(request)), entry)
+    session.commit()
+
+
+def route_name(request: Request) -> str:
+    """The matched route's name, which is also its audit action."""
+    route = request.scope.get("route")
+    return str(getattr(route, "name", "unknown"))
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
@@ -46,10 +71,12 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
     """Authenticate the bearer key; failures are audited on the system chain."""
     key = _bearer(request.headers.get("authorization"))
     try:
-        return keys.authenticate(session, key)
+        principal = keys.authenticate(session, key)
     except Unauthenticated:
         _audit_auth_failure(session, request)
         raise
+    request.state.principal = principal
+    return principal
 
 
 def _bearer(header: str | None) -> str | None:
@@ -61,8 +88,10 @@ def _bearer(header: str | None) -> str | None:
 
 def _audit_auth_failure(session: Session, request: Request) -> None:
     # Committed on its own: the request's transaction is about to be rolled back.
+    security_log.warning("security_event=auth_failed path=%s", request.url.path)
     session.rollback()
-    entry = audit.Entry(action="auth.failed", outcome="denied", details={"path": request.url.path})
+    details = {"path": request.url.path, "route": route_name(request)}
+    entry = audit.Entry(action="auth.failed", outcome="unauthenticated", details=details)
     audit.record(session, None, audit.Actor(None, request_id(request)), entry)
     session.commit()
 
@@ -77,15 +106,16 @@ class Context:
     session: Session
     principal: Principal
     request_id: str
+    action: str
 
     @property
     def scope(self) -> Scope:
         """The caller's tenant scope."""
         return Scope(self.session, self.principal.tenant())
 
-    def record(self, action: str, targets: list[str] | None = None, **details: Any) -> None:
-        """Append an audit event to the caller's tenant chain (the system chain for operators)."""
-        entry = audit.Entry(action=action, targets=targets or [], details=details)
+    def record(self, targets: list[str] | None = None, **details: Any) -> None:
+        """Audit this request's action on the caller's chain (the system chain for operators)."""
+        entry = audit.Entry(action=self.action, targets=targets or [], details=details)
         actor = audit.Actor(self.principal, self.request_id)
         audit.record(self.session, self.principal.tenant_id, actor, entry)
 
@@ -95,7 +125,7 @@ def require(*roles: Role) -> Callable[..., Context]:
 
     def dependency(request: Request, session: SessionDep, principal: PrincipalDep) -> Context:
         principal.require(*roles)
-        return Context(session, principal, request_id(request))
+        return Context(session, principal, request_id(request), route_name(request))
 
     return dependency
 

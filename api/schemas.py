@@ -122,6 +122,7 @@ class Receipt(BaseModel):
     keys: int
     searches: int
     audit_events: int
+    redacted_searches: int = 0
 
 
 class SearchFilter(Input):
@@ -163,12 +164,23 @@ class SearchHit(BaseModel):
     citation: CitationOut
 
 
+class ReplayedHit(BaseModel):
+    rank: int
+    score: float
+    chunk_id: uuid.UUID
+    text: str | None = Field(description="None once the cited document was deleted.")
+    deleted: bool = False
+    citation: CitationOut
+
+
 class SearchOut(BaseModel):
     search_id: uuid.UUID
     results: list[SearchHit]
 
 
-class SearchReplay(SearchOut):
+class SearchReplay(BaseModel):
+    search_id: uuid.UUID
+    results: list[ReplayedHit]
     query: str
     mode: str
     top_k: int

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from ingest.blobs import BlobStore
 from ingest.models import Job, JobItem
+from retrieval import search
 from retrieval.index import VectorIndex
 from retrieval.models import Chunk, Document, DocumentTag, SearchRecord
 from tenancy import tenants
@@ -28,6 +29,7 @@ class Receipt:
     keys: int = 0
     searches: int = 0
     audit_events: int = 0
+    redacted_searches: int = 0
 
 
 def delete_document(
@@ -36,6 +38,7 @@ def delete_document(
     """Erase one document: vectors, chunk rows, the row itself and its blob if unshared."""
     doc = scope.get(Document, document_id, kind="document")
     vectors = index.delete_document(scope.tenant_id, doc.id)
+    redacted = search.redact_document(scope, doc.id)
     chunks = _count(scope.session, Chunk, Chunk.document_id == doc.id)
     scope.session.execute(delete(Chunk).where(Chunk.document_id == doc.id))
     scope.session.execute(delete(DocumentTag).where(DocumentTag.document_id == doc.id))
@@ -46,7 +49,9 @@ def delete_document(
         scope.select(Document).where(Document.sha256 == doc.sha256).with_only_columns(func.count())
     )
     removed = 0 if shared else blobs.delete(scope.tenant_id, doc.sha256)
-    return Receipt(documents=1, chunks=chunks, vectors=vectors, blobs=removed)
+    return Receipt(
+        documents=1, chunks=chunks, vectors=vectors, blobs=removed, redacted_searches=redacted
+    )
 
 
 def delete_tenant(

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, cast, select
 
 from retrieval import sparse
 from retrieval.citations import Citation, cite
@@ -192,3 +192,19 @@ def get_chunk(scope: Scope, chunk_id: uuid.UUID) -> tuple[Chunk, Citation]:
     chunk = scope.get(Chunk, chunk_id, kind="chunk")
     document = scope.get(Document, chunk.document_id, kind="chunk")
     return chunk, cite(chunk, document)
+
+
+def redact_document(scope: Scope, document_id: uuid.UUID) -> int:
+    """Strip a deleted document's text from recorded searches; ids and hashes stay for replay."""
+    needle = str(document_id)
+    query = scope.select(SearchRecord).where(cast(SearchRecord.results, String).contains(needle))
+    records = scope.all(query)
+    for record in records:
+        record.results = [_redacted(hit, needle) for hit in record.results]
+    return len(records)
+
+
+def _redacted(hit: dict[str, Any], document_id: str) -> dict[str, Any]:
+    if hit["citation"]["document_id"] != document_id:
+        return hit
+    return {**hit, "text": None, "deleted": True}

@@ -13,7 +13,7 @@ from tenancy import audit
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 
-@router.get("")
+@router.get("", name="audit.read")
 def list_events(
     ctx: AdminCtx,
     action: Annotated[str | None, Query(max_length=64)] = None,
@@ -26,16 +26,16 @@ def list_events(
     """The tenant's audit events in order; page with `after_seq`."""
     query = audit.EventQuery(action, key_id, since, until, after_seq, limit)
     events = audit.list_events(ctx.session, ctx.scope.tenant_id, query)
-    ctx.record("audit.read")
+    ctx.record()
     more = events[-1].seq if len(events) == limit else None
     return AuditList(events=[AuditEventOut.model_validate(e) for e in events], next_after_seq=more)
 
 
-@router.get("/verify")
+@router.get("/verify", name="audit.verify")
 def verify_chain(ctx: AdminCtx) -> AuditVerification:
     """Recompute the tenant's hash chain and report the first broken link."""
     result = audit.verify(ctx.session, ctx.scope.tenant_id)
-    ctx.record("audit.verify", ok=result.ok)
+    ctx.record(ok=result.ok)
     return AuditVerification(
         ok=result.ok,
         events=result.events,

@@ -29,7 +29,7 @@ router = APIRouter(prefix="/v1/documents", tags=["documents"])
 StatusQuery = Annotated[str | None, Query(pattern="^(queued|processing|ready|failed|superseded)$")]
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, name="document.upload")
 def upload_documents(
     ctx: AdminCtx,
     services: ServicesDep,
@@ -46,7 +46,7 @@ def upload_documents(
     options = _options(settings, meta)
     incoming = [_read(f, settings.max_upload_bytes) for f in files]
     queued = upload.enqueue(ctx.scope, services.blobs, upload.accept(incoming, options), options)
-    ctx.record("document.upload", [str(d.id) for _, d in queued.items], job_id=str(queued.job.id))
+    ctx.record([str(d.id) for _, d in queued.items], job_id=str(queued.job.id))
     services.worker.wake()
     docs = [
         UploadedDocument(id=d.id, filename=d.filename, status=d.status, duplicate=i.duplicate)
@@ -89,7 +89,7 @@ def _read(file: UploadFile, limit: int) -> upload.IncomingFile:
     return upload.IncomingFile(filename=name.rsplit("/", 1)[-1], data=data, path=path)
 
 
-@router.get("")
+@router.get("", name="document.list")
 def list_documents(
     ctx: ReaderCtx,
     status: StatusQuery = None,
@@ -100,32 +100,32 @@ def list_documents(
     """The tenant's documents, newest first; filter by status or tag."""
     query = documents.DocumentQuery(status=status, tag=tag, limit=limit, offset=offset)
     rows = documents.list_documents(ctx.scope, query)
-    ctx.record("document.list", status=status, tag=tag)
+    ctx.record(status=status, tag=tag)
     more = offset + limit if len(rows) == limit else None
     return DocumentList(documents=[DocumentOut.model_validate(r) for r in rows], next_offset=more)
 
 
-@router.get("/{document_id}")
+@router.get("/{document_id}", name="document.read")
 def get_document(document_id: uuid.UUID, ctx: ReaderCtx) -> DocumentOut:
     """One document's metadata and status."""
     row = documents.get_document(ctx.scope, document_id)
-    ctx.record("document.read", [str(document_id)])
+    ctx.record([str(document_id)])
     return DocumentOut.model_validate(row)
 
 
-@router.get("/{document_id}/text", response_class=PlainTextResponse)
+@router.get("/{document_id}/text", response_class=PlainTextResponse, name="document.text")
 def get_document_text(document_id: uuid.UUID, ctx: ReaderCtx) -> PlainTextResponse:
     """The canonical extracted text that citation offsets index into."""
     text = documents.get_text(ctx.scope, document_id)
-    ctx.record("document.text", [str(document_id)])
+    ctx.record([str(document_id)])
     return PlainTextResponse(text)
 
 
-@router.get("/{document_id}/content")
+@router.get("/{document_id}/content", name="document.content")
 def get_document_content(document_id: uuid.UUID, ctx: ReaderCtx, services: ServicesDep) -> Response:
     """The original bytes, as uploaded."""
     row, data = documents.get_content(ctx.scope, services.blobs, document_id)
-    ctx.record("document.content", [str(document_id)])
+    ctx.record([str(document_id)])
     disposition = f"attachment; filename*=UTF-8''{_quote(row.filename)}"
     return Response(data, media_type=row.media_type, headers={"Content-Disposition": disposition})
 
@@ -134,9 +134,9 @@ def _quote(name: str) -> str:
     return quote(name, safe="")
 
 
-@router.delete("/{document_id}")
+@router.delete("/{document_id}", name="document.delete")
 def delete_document(document_id: uuid.UUID, ctx: AdminCtx, services: ServicesDep) -> Receipt:
     """Erase a document: rows, chunks, vectors and the stored file; returns a receipt."""
     receipt = erasure.delete_document(ctx.scope, services.index, services.blobs, document_id)
-    ctx.record("document.delete", [str(document_id)], **asdict(receipt))
+    ctx.record([str(document_id)], **asdict(receipt))
     return Receipt(**asdict(receipt))

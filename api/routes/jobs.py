@@ -11,11 +11,11 @@ from ingest import jobs
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
-@router.get("/{job_id}")
+@router.get("/{job_id}", name="job.read")
 def get_job(job_id: uuid.UUID, ctx: AdminCtx) -> JobOut:
     """Progress of an upload's ingestion and the status of each of its documents."""
     view = jobs.get_job(ctx.scope, job_id)
-    ctx.record("job.read", [str(job_id)])
+    ctx.record([str(job_id)])
     return JobOut(
         id=view.job.id,
         status=view.status,

@@ -11,7 +11,7 @@ from tenancy import keys
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, name="key.issue")
 def issue_key(body: KeyIn, ctx: AdminCtx) -> KeyIssued:
     """Issue a key in the caller's tenant (shown once)."""
     issued = keys.issue(
@@ -21,22 +21,22 @@ def issue_key(body: KeyIn, ctx: AdminCtx) -> KeyIssued:
         name=body.name,
         expires_at=body.expires_at,
     )
-    ctx.record("key.issue", [str(issued.row.id)], role=body.role)
+    ctx.record([str(issued.row.id)], role=body.role)
     data = KeyOut.model_validate(issued.row).model_dump()
     return KeyIssued(**data, key=issued.key)
 
 
-@router.get("")
+@router.get("", name="key.list")
 def list_keys(ctx: AdminCtx) -> list[KeyOut]:
     """The tenant's keys (never their secrets)."""
     rows = keys.list_keys(ctx.session, ctx.scope.tenant_id)
-    ctx.record("key.list")
+    ctx.record()
     return [KeyOut.model_validate(r) for r in rows]
 
 
-@router.delete("/{key_id}")
+@router.delete("/{key_id}", name="key.revoke")
 def revoke_key(key_id: uuid.UUID, ctx: AdminCtx) -> KeyOut:
     """Revoke a key; it stops working on the next request."""
     row = keys.revoke(ctx.session, ctx.scope.tenant_id, key_id)
-    ctx.record("key.revoke", [str(key_id)])
+    ctx.record([str(key_id)])
     return KeyOut.model_validate(row)

@@ -5,21 +5,28 @@ import uuid
 from fastapi import APIRouter
 
 from api.deps import ReaderCtx, ServicesDep
-from api.schemas import ChunkOut, CitationOut, SearchHit, SearchIn, SearchOut, SearchReplay
+from api.schemas import (
+    ChunkOut,
+    CitationOut,
+    ReplayedHit,
+    SearchHit,
+    SearchIn,
+    SearchOut,
+    SearchReplay,
+)
 from retrieval import search as searching
 from retrieval.points import IndexFilter
 
 router = APIRouter(tags=["search"])
 
 
-@router.post("/v1/search")
+@router.post("/v1/search", name="search")
 def search(body: SearchIn, ctx: ReaderCtx, services: ServicesDep) -> SearchOut:
     """Search the caller's documents; every hit carries its exact citation."""
     record = searching.search(
         ctx.scope, services.retriever, _request(body), key_id=ctx.principal.key_id
     )
     ctx.record(
-        "search",
         [str(record.id)],
         query=body.query,
         mode=body.mode,
@@ -55,14 +62,14 @@ def _request(body: SearchIn) -> searching.SearchRequest:
     )
 
 
-@router.get("/v1/searches/{search_id}")
+@router.get("/v1/searches/{search_id}", name="search.replay")
 def replay_search(search_id: uuid.UUID, ctx: ReaderCtx) -> SearchReplay:
     """What a past search returned, exactly."""
     record = searching.replay(ctx.scope, search_id)
-    ctx.record("search.replay", [str(search_id)])
+    ctx.record([str(search_id)])
     return SearchReplay(
         search_id=record.id,
-        results=[SearchHit.model_validate(r) for r in record.results],
+        results=[ReplayedHit.model_validate(r) for r in record.results],
         query=record.query,
         mode=record.mode,
         top_k=record.top_k,
@@ -71,11 +78,11 @@ def replay_search(search_id: uuid.UUID, ctx: ReaderCtx) -> SearchReplay:
     )
 
 
-@router.get("/v1/chunks/{chunk_id}")
+@router.get("/v1/chunks/{chunk_id}", name="chunk.read")
 def get_chunk(chunk_id: uuid.UUID, ctx: ReaderCtx) -> ChunkOut:
     """One chunk's text and citation."""
     chunk, citation = searching.get_chunk(ctx.scope, chunk_id)
-    ctx.record("chunk.read", [str(chunk_id)])
+    ctx.record([str(chunk_id)])
     return ChunkOut(
         chunk_id=chunk.id, text=chunk.text, citation=CitationOut.model_validate(citation.to_json())
     )

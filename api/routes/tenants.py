@@ -14,15 +14,15 @@ from tenancy.ids import TenantId
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, name="tenant.create")
 def create_tenant(body: TenantIn, ctx: OperatorCtx) -> TenantOut:
     """Create a tenant."""
     tenant = tenants.create(ctx.session, name=body.name)
-    ctx.record("tenant.create", [str(tenant.id)])
+    ctx.record([str(tenant.id)])
     return TenantOut.model_validate(tenant)
 
 
-@router.get("")
+@router.get("", name="tenant.list")
 def list_tenants(
     ctx: OperatorCtx,
     limit: int = Query(100, ge=1, le=500),
@@ -30,24 +30,27 @@ def list_tenants(
 ) -> list[TenantOut]:
     """List tenants, oldest first."""
     rows = tenants.list_all(ctx.session, limit=limit, offset=offset)
+    ctx.record()
     return [TenantOut.model_validate(t) for t in rows]
 
 
-@router.get("/{tenant_id}")
+@router.get("/{tenant_id}", name="tenant.read")
 def get_tenant(tenant_id: uuid.UUID, ctx: OperatorCtx) -> TenantOut:
     """Show one tenant."""
-    return TenantOut.model_validate(tenants.get(ctx.session, tenant_id))
+    tenant = tenants.get(ctx.session, tenant_id)
+    ctx.record([str(tenant_id)])
+    return TenantOut.model_validate(tenant)
 
 
-@router.delete("/{tenant_id}")
+@router.delete("/{tenant_id}", name="tenant.delete")
 def delete_tenant(tenant_id: uuid.UUID, ctx: OperatorCtx, services: ServicesDep) -> Receipt:
     """Erase everything of a tenant; the receipt counts what was removed."""
     receipt = erasure.delete_tenant(ctx.session, services.index, services.blobs, tenant_id)
-    ctx.record("tenant.delete", [str(tenant_id)], **asdict(receipt))
+    ctx.record([str(tenant_id)], **asdict(receipt))
     return Receipt(**asdict(receipt))
 
 
-@router.post("/{tenant_id}/keys", status_code=201)
+@router.post("/{tenant_id}/keys", status_code=201, name="tenant.key.issue")
 def issue_tenant_key(tenant_id: uuid.UUID, body: KeyIn, ctx: OperatorCtx) -> KeyIssued:
     """Issue an admin or reader key for a tenant (the key is shown once)."""
     tenant = tenants.get(ctx.session, tenant_id)
@@ -58,6 +61,6 @@ def issue_tenant_key(tenant_id: uuid.UUID, body: KeyIn, ctx: OperatorCtx) -> Key
         name=body.name,
         expires_at=body.expires_at,
     )
-    ctx.record("key.issue", [str(tenant.id), str(issued.row.id)], role=body.role)
+    ctx.record([str(tenant.id), str(issued.row.id)], role=body.role)
     data = KeyOut.model_validate(issued.row).model_dump()
     return KeyIssued(**data, key=issued.key)
