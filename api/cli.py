@@ -11,9 +11,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import typer
 
+from api import audit_cli
+
 app = typer.Typer(
     help="Enclave: tenant-isolated retrieval with exact citations.", no_args_is_help=True
 )
+app.add_typer(audit_cli.app, name="audit")
 
 GETTING_STARTED = """\
 Enclave is serving on {url}  (data in {data_dir})
@@ -31,13 +34,15 @@ def serve(
     """Run the HTTP API (migrates the database first)."""
     import uvicorn
 
+    from api import logs
     from api.app import create_app
     from api.settings import Settings
 
     settings = Settings()
+    logs.configure()
     url = f"http://{host}:{port}"
     typer.echo(GETTING_STARTED.format(url=url, data_dir=settings.data_dir.resolve()), err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, log_level="info")
 
 
 @app.command()
@@ -76,6 +81,19 @@ def ingest(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def mcp(
+    url: str = typer.Option("http://127.0.0.1:8000", help="The Enclave server."),
+    key: str = typer.Option(..., envvar="ENCLAVE_KEY", help="A reader (or admin) key."),
+) -> None:
+    """Serve the MCP tools over stdio, answering from a running Enclave server."""
+    import anyio
+
+    from api.mcp import stdio
+
+    anyio.run(stdio.serve, url, key)
 
 
 def main() -> None:
