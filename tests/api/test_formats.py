@@ -1,9 +1,9 @@
 """Every supported format, for both tenants, through upload → worker → cited search."""
 
 import asyncio
-from collections.abc import Sequence
 import hashlib
 import uuid
+from collections.abc import Sequence
 
 import httpx
 import pytest
