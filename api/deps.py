@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from api import errors
 from api.services import Services
-from tenancy import audit, keys
+from tenancy import audit, keys, limits, tenants
 from tenancy.errors import Unauthenticated
+from tenancy.limits import Rate
 from tenancy.roles import Principal, Role
 from tenancy.scope import Scope
 
@@ -67,8 +68,8 @@ def request_id(request: Request) -> str:
     return str(getattr(request.state, "request_id", ""))
 
 
-def get_principal(request: Request, session: SessionDep) -> Principal:
-    """Authenticate the bearer key; failures are audited on the system chain."""
+def get_principal(request: Request, session: SessionDep, services: ServicesDep) -> Principal:
+    """Authenticate the bearer key, then charge its rate limits; failures are audited."""
     key = _bearer(request.headers.get("authorization"))
     try:
         principal = keys.authenticate(session, key)
@@ -76,7 +77,16 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
         _audit_auth_failure(session, request)
         raise
     request.state.principal = principal
+    limits.enforce(services.buckets, _rates(session, services, principal))
     return principal
+
+
+def _rates(session: Session, services: Services, principal: Principal) -> dict[str, Rate]:
+    rates = {f"key:{principal.key_id}": services.key_rate}
+    if principal.tenant_id is not None:
+        tenant = tenants.get(session, principal.tenant_id)
+        rates[f"tenant:{principal.tenant_id}"] = tenants.rate(tenant, services.tenant_rate)
+    return rates
 
 
 def _bearer(header: str | None) -> str | None:

@@ -20,6 +20,8 @@ STATUS: dict[type[Exception], tuple[int, str]] = {
     tenancy_errors.Conflict: (409, "conflict"),
     tenancy_errors.InvalidRequest: (422, "invalid_request"),
     tenancy_errors.IsolationViolation: (500, "internal_error"),
+    tenancy_errors.RateLimited: (429, "rate_limited"),
+    tenancy_errors.QuotaExceeded: (413, "quota_exceeded"),
     ingest_errors.PayloadTooLarge: (413, "payload_too_large"),
     ingest_errors.UnsupportedMediaType: (415, "unsupported_media_type"),
     ingest_errors.InvalidUpload: (422, "invalid_upload"),
@@ -59,7 +61,12 @@ async def _domain(_request: Request, exc: Exception) -> JSONResponse:
     message = "not found" if status == 404 else str(exc)
     if status >= 500:
         message = "internal error"
-    return JSONResponse(error_body(code, message), status_code=status)
+    headers = {}
+    if isinstance(exc, tenancy_errors.RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, tenancy_errors.Unauthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 
 async def _validation(_request: Request, exc: Exception) -> JSONResponse:

@@ -26,10 +26,27 @@ class TenantIn(Input):
     name: Name
 
 
+class TenantLimits(Input):
+    """Per-tenant overrides of the service defaults; null keeps the default."""
+
+    rate_per_second: float | None = Field(None, gt=0, le=10_000)
+    rate_burst: int | None = Field(None, ge=1, le=100_000)
+    max_documents: int | None = Field(None, ge=1)
+    max_bytes: int | None = Field(None, ge=1)
+    max_chunks: int | None = Field(None, ge=1)
+
+
 class TenantOut(Output):
     id: uuid.UUID
     name: str
     created_at: datetime
+    limits: TenantLimits
+
+    @classmethod
+    def of(cls, tenant: Any) -> "TenantOut":
+        """Build from a tenant row (its limit columns become `limits`)."""
+        limits = TenantLimits.model_validate(tenant, from_attributes=True)
+        return cls(id=tenant.id, name=tenant.name, created_at=tenant.created_at, limits=limits)
 
 
 class KeyIn(Input):

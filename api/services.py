@@ -1,7 +1,7 @@
 """The long-lived collaborators of a process, built once from settings."""
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
@@ -17,6 +17,7 @@ from retrieval.qdrant import QdrantIndex
 from retrieval.rerank import CrossEncoderReranker, Reranker
 from retrieval.search import Retriever
 from tenancy import db
+from tenancy.limits import Buckets, MemoryBuckets, Quota, Rate, RedisBuckets
 
 log = logging.getLogger("enclave")
 
@@ -34,6 +35,22 @@ class Services:
     worker: Worker
     parser: Parser
     reranker: Reranker | None = None
+    buckets: Buckets = field(default_factory=MemoryBuckets)
+
+    @property
+    def key_rate(self) -> Rate:
+        """Default request rate of one key."""
+        return Rate(self.settings.key_rate_per_second, self.settings.key_rate_burst)
+
+    @property
+    def tenant_rate(self) -> Rate:
+        """Default request rate of one tenant (all its keys)."""
+        return Rate(self.settings.tenant_rate_per_second, self.settings.tenant_rate_burst)
+
+    @property
+    def quota(self) -> Quota:
+        """Default storage quota of a tenant."""
+        return default_quota(self.settings)
 
     @property
     def retriever(self) -> Retriever:
@@ -67,10 +84,42 @@ def build(settings: Settings, *, embedder: Embedder | None = None) -> Services:
     blobs = BlobStore(settings.data_dir / "blobs")
     parser = build_parser(settings)
     pipeline = Pipeline(
-        sessions, blobs, index, model, parser=parser, max_chars=settings.chunk_max_chars
+        sessions,
+        blobs,
+        index,
+        model,
+        parser=parser,
+        quota=default_quota(settings),
+        max_chars=settings.chunk_max_chars,
     )
     worker = Worker(pipeline)
-    return Services(settings, engine, sessions, index, model, blobs, worker, parser, reranker)
+    return Services(
+        settings,
+        engine,
+        sessions,
+        index,
+        model,
+        blobs,
+        worker,
+        parser,
+        reranker,
+        build_buckets(settings),
+    )
+
+
+def default_quota(settings: Settings) -> Quota:
+    """The service-wide storage quota of a tenant."""
+    s = settings
+    return Quota(max_documents=s.max_documents, max_bytes=s.max_bytes, max_chunks=s.max_chunks)
+
+
+def build_buckets(settings: Settings) -> Buckets:
+    """Redis-backed buckets when several processes must share limits, else in-process."""
+    if settings.redis_url:
+        import redis
+
+        return RedisBuckets(redis.Redis.from_url(settings.redis_url))
+    return MemoryBuckets()
 
 
 def build_parser(settings: Settings) -> Parser:

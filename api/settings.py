@@ -51,6 +51,16 @@ class Settings(BaseSettings):
     )
     parse_timeout_s: float = Field(120.0, gt=0, description="Time limit to parse one file.")
     parse_memory_mb: int = Field(3072, ge=256, description="Address-space cap of a parser process.")
+    redis_url: str | None = Field(
+        None, description="Redis for rate limits shared by several API processes."
+    )
+    key_rate_per_second: float = Field(20.0, gt=0, description="Requests/s per key.")
+    key_rate_burst: int = Field(40, ge=1, description="Burst per key.")
+    tenant_rate_per_second: float = Field(50.0, gt=0, description="Requests/s per tenant.")
+    tenant_rate_burst: int = Field(100, ge=1, description="Burst per tenant.")
+    max_documents: int | None = Field(None, ge=1, description="Documents per tenant.")
+    max_bytes: int | None = Field(None, ge=1, description="Stored bytes per tenant.")
+    max_chunks: int | None = Field(None, ge=1, description="Chunks per tenant.")
     run_worker: bool = Field(True, description="Run the ingestion worker inside the API process.")
 
     def resolved_database_url(self) -> str:

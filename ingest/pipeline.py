@@ -3,10 +3,11 @@
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
 
+from ingest import quota
 from ingest.blobs import BlobStore
 from ingest.chunk import Chunked, TextChunk, chunk_elements
 from ingest.errors import ParseError
@@ -16,8 +17,11 @@ from retrieval.embed import Embedder
 from retrieval.index import VectorIndex
 from retrieval.models import Chunk, Document
 from retrieval.points import IndexPoint, PointPayload, point_id
+from tenancy import tenants
 from tenancy.db import SessionFactory
+from tenancy.errors import QuotaExceeded
 from tenancy.ids import TenantId
+from tenancy.limits import Quota
 from tenancy.scope import Scope
 
 log = logging.getLogger("enclave.ingest")
@@ -32,6 +36,7 @@ class Pipeline:
     index: VectorIndex
     embedder: Embedder
     parser: Parser = in_process
+    quota: Quota = field(default_factory=Quota)
     batch_size: int = 64
     max_chars: int = 1200
 
@@ -55,9 +60,10 @@ def process(pipeline: Pipeline, document_id: uuid.UUID) -> None:
         return
     try:
         chunked = _parse(pipeline, source)
+        _check_quota(pipeline, source, len(chunked.chunks))
         _index(pipeline, source, chunked)
         _finish(pipeline, source, chunked)
-    except ParseError as exc:
+    except (ParseError, QuotaExceeded) as exc:
         _fail(pipeline, source, str(exc))
     except Exception as exc:
         log.exception("ingestion of document %s failed", source.id)
@@ -88,6 +94,14 @@ def _parse(pipeline: Pipeline, source: Source) -> Chunked:
     if not chunked.chunks:
         raise ParseError("no extractable text")
     return chunked
+
+
+def _check_quota(pipeline: Pipeline, source: Source, adding: int) -> None:
+    with pipeline.sessions() as session:
+        tenant = tenants.get(session, source.tenant_id)
+        quota.check_chunks(
+            Scope(session, source.tenant_id), tenants.quota(tenant, pipeline.quota), adding
+        )
 
 
 def _index(pipeline: Pipeline, source: Source, chunked: Chunked) -> None:

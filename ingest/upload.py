@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
-from ingest import archive, detect
+from ingest import archive, detect, quota
 from ingest.blobs import BlobStore
 from ingest.errors import InvalidUpload, PayloadTooLarge, UnsupportedMediaType
 from ingest.models import Job, JobItem
 from retrieval.models import Document, DocumentTag
+from tenancy.limits import Quota
 from tenancy.scope import Scope
 
 MAX_FILENAME = 255
@@ -34,6 +35,7 @@ class UploadOptions:
     external_id: str | None = None
     max_file_bytes: int = 50 * 1024 * 1024
     archive_limits: archive.ArchiveLimits = field(default_factory=archive.ArchiveLimits)
+    quota: Quota = field(default_factory=Quota)
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,8 @@ def _checked_type(file: IncomingFile, options: UploadOptions) -> str:
 def enqueue(
     scope: Scope, blobs: BlobStore, accepted: Sequence[Accepted], options: UploadOptions
 ) -> Queued:
-    """Store blobs, create documents (or reuse identical ones) and one job naming them all."""
+    """Check quotas, store blobs, create documents (or reuse identical ones) and one job."""
+    quota.check_upload(scope, options.quota, _new_sizes(scope, accepted))
     job = scope.add(Job())
     scope.session.flush()
     items = [_item(scope, blobs, job, i, a, options) for i, a in enumerate(accepted)]
@@ -107,6 +110,11 @@ def _item(
         JobItem(job_id=job.id, document_id=document.id, position=position, duplicate=bool(existing))
     )
     return item, document
+
+
+def _new_sizes(scope: Scope, accepted: Sequence[Accepted]) -> list[int]:
+    unique = {a.sha256: len(a.file.data) for a in accepted}
+    return [size for sha, size in unique.items() if _same_bytes(scope, sha) is None]
 
 
 def _same_bytes(scope: Scope, sha256: str) -> Document | None:

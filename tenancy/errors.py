@@ -31,3 +31,15 @@ class InvalidRequest(TenancyError):
 
 class IsolationViolation(TenancyError):
     """Data of another tenant reached a result: the request fails closed."""
+
+
+class RateLimited(TenancyError):
+    """Too many requests; `retry_after` seconds until the next one is admitted."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"rate limit exceeded; retry after {retry_after} s")
+        self.retry_after = max(1, retry_after)
+
+
+class QuotaExceeded(TenancyError):
+    """The tenant's storage quota would be exceeded; nothing was stored."""

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenancy.db import Base, utcnow
@@ -19,6 +19,12 @@ class Tenant(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Operator overrides of the service-wide defaults; null means "use the default".
+    rate_per_second: Mapped[float | None] = mapped_column(default=None)
+    rate_burst: Mapped[int | None] = mapped_column(default=None)
+    max_documents: Mapped[int | None] = mapped_column(default=None)
+    max_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    max_chunks: Mapped[int | None] = mapped_column(default=None)
 
 
 class TenantOwned:

@@ -1,13 +1,26 @@
-"""Tenants: created and listed by the operator."""
+"""Tenants: created, listed and tuned by the operator."""
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tenancy.errors import Conflict, NotFound
+from tenancy.limits import Quota, Rate
 from tenancy.models import Tenant
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A tenant's overrides; None keeps the service default."""
+
+    rate_per_second: float | None = None
+    rate_burst: int | None = None
+    max_documents: int | None = None
+    max_bytes: int | None = None
+    max_chunks: int | None = None
 
 
 def create(session: Session, *, name: str) -> Tenant:
@@ -33,3 +46,27 @@ def get(session: Session, tenant_id: uuid.UUID) -> Tenant:
     if tenant is None:
         raise NotFound("tenant")
     return tenant
+
+
+def set_limits(session: Session, tenant_id: uuid.UUID, limits: Limits) -> Tenant:
+    """Replace the tenant's overrides."""
+    tenant = get(session, tenant_id)
+    tenant.rate_per_second, tenant.rate_burst = limits.rate_per_second, limits.rate_burst
+    tenant.max_documents, tenant.max_bytes = limits.max_documents, limits.max_bytes
+    tenant.max_chunks = limits.max_chunks
+    session.flush()
+    return tenant
+
+
+def rate(tenant: Tenant, default: Rate) -> Rate:
+    """The tenant's request rate: its override or the default."""
+    return Rate(tenant.rate_per_second or default.per_second, tenant.rate_burst or default.burst)
+
+
+def quota(tenant: Tenant, default: Quota) -> Quota:
+    """The tenant's storage quota: its overrides or the defaults."""
+    return Quota(
+        max_documents=tenant.max_documents or default.max_documents,
+        max_bytes=tenant.max_bytes or default.max_bytes,
+        max_chunks=tenant.max_chunks or default.max_chunks,
+    )

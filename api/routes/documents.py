@@ -23,6 +23,8 @@ from api.settings import Settings
 from ingest import documents, erasure, upload
 from ingest.archive import ArchiveLimits, safe_path
 from ingest.errors import InvalidUpload, PayloadTooLarge
+from tenancy import tenants
+from tenancy.limits import Quota
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
@@ -43,7 +45,8 @@ def upload_documents(
     if len(files) > settings.max_files_per_upload:
         raise InvalidUpload(f"at most {settings.max_files_per_upload} files per upload")
     meta = _metadata(metadata)
-    options = _options(settings, meta)
+    tenant = tenants.get(ctx.session, ctx.scope.tenant_id)
+    options = _options(settings, meta, tenants.quota(tenant, services.quota))
     incoming = [_read(f, settings.max_upload_bytes) for f in files]
     queued = upload.enqueue(ctx.scope, services.blobs, upload.accept(incoming, options), options)
     ctx.record([str(d.id) for _, d in queued.items], job_id=str(queued.job.id))
@@ -55,8 +58,9 @@ def upload_documents(
     return UploadOut(job_id=queued.job.id, documents=docs)
 
 
-def _options(settings: Settings, meta: UploadMetadata) -> upload.UploadOptions:
+def _options(settings: Settings, meta: UploadMetadata, quota: Quota) -> upload.UploadOptions:
     return upload.UploadOptions(
+        quota=quota,
         tags=tuple(meta.tags),
         external_id=meta.external_id,
         max_file_bytes=settings.max_upload_bytes,

@@ -6,7 +6,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, Query
 
 from api.deps import OperatorCtx, ServicesDep
-from api.schemas import KeyIn, KeyIssued, KeyOut, Receipt, TenantIn, TenantOut
+from api.schemas import KeyIn, KeyIssued, KeyOut, Receipt, TenantIn, TenantLimits, TenantOut
 from ingest import erasure
 from tenancy import keys, tenants
 from tenancy.ids import TenantId
@@ -19,7 +19,7 @@ def create_tenant(body: TenantIn, ctx: OperatorCtx) -> TenantOut:
     """Create a tenant."""
     tenant = tenants.create(ctx.session, name=body.name)
     ctx.record([str(tenant.id)])
-    return TenantOut.model_validate(tenant)
+    return TenantOut.of(tenant)
 
 
 @router.get("", name="tenant.list")
@@ -31,7 +31,7 @@ def list_tenants(
     """List tenants, oldest first."""
     rows = tenants.list_all(ctx.session, limit=limit, offset=offset)
     ctx.record()
-    return [TenantOut.model_validate(t) for t in rows]
+    return [TenantOut.of(t) for t in rows]
 
 
 @router.get("/{tenant_id}", name="tenant.read")
@@ -39,7 +39,15 @@ def get_tenant(tenant_id: uuid.UUID, ctx: OperatorCtx) -> TenantOut:
     """Show one tenant."""
     tenant = tenants.get(ctx.session, tenant_id)
     ctx.record([str(tenant_id)])
-    return TenantOut.model_validate(tenant)
+    return TenantOut.of(tenant)
+
+
+@router.put("/{tenant_id}/limits", name="tenant.limits")
+def set_tenant_limits(tenant_id: uuid.UUID, body: TenantLimits, ctx: OperatorCtx) -> TenantOut:
+    """Override the tenant's rate limit and quotas (null: back to the service default)."""
+    tenant = tenants.set_limits(ctx.session, tenant_id, tenants.Limits(**body.model_dump()))
+    ctx.record([str(tenant_id)], **body.model_dump())
+    return TenantOut.of(tenant)
 
 
 @router.delete("/{tenant_id}", name="tenant.delete")

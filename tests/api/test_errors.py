@@ -43,3 +43,21 @@ async def test_readiness_reports_dependencies(client: httpx.AsyncClient) -> None
     response = await client.get("/readyz")
     assert response.status_code == 200
     assert set(response.json()["checks"]) == {"database", "model"}
+
+
+async def test_every_response_carries_security_headers(client: httpx.AsyncClient) -> None:
+    for response in (await client.get("/healthz"), await client.get("/v1/documents")):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert "default-src 'none'" in response.headers["content-security-policy"]
+        assert response.headers["cache-control"] == "no-store"
+
+
+async def test_cors_is_closed_by_default(client: httpx.AsyncClient) -> None:
+    preflight = await client.options(
+        "/v1/search",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+    simple = await client.get("/healthz", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in simple.headers

@@ -10,7 +10,7 @@ async def test_tenants_are_created_listed_and_shown(client: httpx.AsyncClient) -
     created = await client.post("/v1/tenants", json={"name": "Acme"}, headers=OPERATOR)
     assert created.status_code == 201
     tenant = created.json()
-    assert set(tenant) == {"id", "name", "created_at"}
+    assert set(tenant) == {"id", "name", "created_at", "limits"}
     listing = await client.get("/v1/tenants", headers=OPERATOR)
     assert [t["id"] for t in listing.json()] == [tenant["id"]]
     shown = await client.get(f"/v1/tenants/{tenant['id']}", headers=OPERATOR)

@@ -32,12 +32,13 @@ def _free_port() -> int:
 class Server:
     """An `enclave serve` child process on a free port."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, extra_env: dict[str, str] | None = None) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir.parent / f"serve-{self.port}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_")}
         env["ENCLAVE_DATA_DIR"] = str(data_dir)
+        env.update(extra_env or {})
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
                 [str(ENCLAVE), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
