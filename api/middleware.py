@@ -66,6 +66,7 @@ class BodyLimitMiddleware:
         )
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
+            await _drain(receive, DRAIN_BYTES)
             await _too_large(send, limit)
             return
         await _LimitedCall(self.app, limit).run(scope, receive, send)
@@ -94,6 +95,20 @@ class _LimitedCall:
             await self.app(scope, limited_receive, guarded_send)
         if self.exceeded and not self.started:
             await _too_large(send, self.limit)
+
+
+# Read (and drop) this much of a refused body before answering, so that an
+# ordinary client sees the 413 instead of a connection reset mid-upload.
+DRAIN_BYTES = 16 * 1024 * 1024
+
+
+async def _drain(receive: Receive, cap: int) -> None:
+    seen = 0
+    while seen <= cap:
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
 
 
 async def _too_large(send: Send, limit: int) -> None:

@@ -200,3 +200,10 @@ def test_ingest_cli_uploads_a_folder_and_reports_failures(server: Server, tmp_pa
         "hr/policies/policy.txt",
         "hr/locked.pdf",
     }
+
+
+def test_enclave_probe_passes_against_a_live_server(server: Server) -> None:
+    command = [str(ENCLAVE), "probe", "--url", server.url, "--operator-key", _operator_key(server)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert " 0 leaks, 0 unexpected answers" in result.stdout
