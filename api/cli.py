@@ -96,6 +96,22 @@ def mcp(
     anyio.run(stdio.serve, url, key)
 
 
+@app.command()
+def probe(
+    url: str = typer.Option("http://127.0.0.1:8000", help="The deployment to probe."),
+    operator_key: str | None = typer.Option(None, envvar="ENCLAVE_OPERATOR_KEY"),
+    tenant_a_key: str | None = typer.Option(None, help="Admin key of tenant A (no operator key)."),
+    tenant_b_key: str | None = typer.Option(None, help="Admin key of tenant B (no operator key)."),
+) -> None:
+    """Plant canaries in two tenants, attack every route, exit 1 on any leak."""
+    from rich.console import Console
+
+    from api.probe_run import Credentials, run
+
+    credentials = Credentials(operator_key, tenant_a_key, tenant_b_key)
+    raise typer.Exit(run(url, credentials, Console(width=160)))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
