@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors, migrate, services
-from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from api.routes import audit, documents, health, jobs, keys, search, tenants
+from api.mcp import mount
+from api.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
+from api.routes import audit, documents, health, jobs, keys, search, tenants, tools
 from api.settings import Settings
 from retrieval.embed import Embedder
 from tenancy import keys as tenancy_keys
@@ -20,6 +21,7 @@ log = logging.getLogger("enclave")
 def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None) -> FastAPI:
     """The FastAPI application; nothing is built until the lifespan starts."""
     config = settings or Settings()
+    mcp = mount.build()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -30,7 +32,8 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             if config.run_worker:
                 built.worker.start()
             app.state.services = built
-            yield
+            async with mcp.running():
+                yield
         finally:
             built.close()
 
@@ -42,9 +45,11 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     )
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, upload_bytes=int(config.max_request_mb * 1024 * 1024))
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    for module in (health, tenants, keys, documents, jobs, search, audit):
+    for module in (health, tenants, keys, documents, jobs, search, audit, tools):
         app.include_router(module.router)
+    app.router.routes.append(mcp.route("/mcp"))
     return app
 
 
