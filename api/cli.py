@@ -112,6 +112,16 @@ def probe(
     raise typer.Exit(run(url, credentials, Console(width=160)))
 
 
+def _register_eval() -> None:
+    # Imported here, not lazily: typer needs the command's signature to build the CLI.
+    from api.evaluation import eval_command
+
+    app.command("eval")(eval_command)
+
+
+_register_eval()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
