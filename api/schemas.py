@@ -6,6 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+# Every integer a client sends fits a signed 32-bit column (and SQLite's INTEGER).
+MAX_INT = 2**31 - 1
+
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 
@@ -31,9 +34,9 @@ class TenantLimits(Input):
 
     rate_per_second: float | None = Field(None, gt=0, le=10_000)
     rate_burst: int | None = Field(None, ge=1, le=100_000)
-    max_documents: int | None = Field(None, ge=1)
-    max_bytes: int | None = Field(None, ge=1)
-    max_chunks: int | None = Field(None, ge=1)
+    max_documents: int | None = Field(None, ge=1, le=MAX_INT)
+    max_bytes: int | None = Field(None, ge=1, le=MAX_INT)
+    max_chunks: int | None = Field(None, ge=1, le=MAX_INT)
 
 
 class TenantOut(Output):

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import AdminCtx
-from api.schemas import AuditEventOut, AuditList, AuditVerification
+from api.schemas import MAX_INT, AuditEventOut, AuditList, AuditVerification
 from tenancy import audit
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -20,7 +20,7 @@ def list_events(
     key_id: uuid.UUID | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditList:
     """The tenant's audit events in order; page with `after_seq`."""

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from api.deps import AdminCtx, ReaderCtx, ServicesDep
 from api.schemas import (
+    MAX_INT,
     DocumentList,
     DocumentOut,
     Receipt,
@@ -99,7 +100,7 @@ def list_documents(
     status: StatusQuery = None,
     tag: Annotated[str | None, Query(max_length=128)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> DocumentList:
     """The tenant's documents, newest first; filter by status or tag."""
     query = documents.DocumentQuery(status=status, tag=tag, limit=limit, offset=offset)

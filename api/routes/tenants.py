@@ -6,7 +6,16 @@ from dataclasses import asdict
 from fastapi import APIRouter, Query
 
 from api.deps import OperatorCtx, ServicesDep
-from api.schemas import KeyIn, KeyIssued, KeyOut, Receipt, TenantIn, TenantLimits, TenantOut
+from api.schemas import (
+    MAX_INT,
+    KeyIn,
+    KeyIssued,
+    KeyOut,
+    Receipt,
+    TenantIn,
+    TenantLimits,
+    TenantOut,
+)
 from ingest import erasure
 from tenancy import keys, tenants
 from tenancy.ids import TenantId
@@ -26,7 +35,7 @@ def create_tenant(body: TenantIn, ctx: OperatorCtx) -> TenantOut:
 def list_tenants(
     ctx: OperatorCtx,
     limit: int = Query(100, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_INT),
 ) -> list[TenantOut]:
     """List tenants, oldest first."""
     rows = tenants.list_all(ctx.session, limit=limit, offset=offset)
