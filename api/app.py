@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from api import errors, migrate, services
 from api.mcp import mount
+from api.metrics import Metrics, MetricsMiddleware
 from api.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from api.routes import audit, documents, health, jobs, keys, search, tenants, tools
 from api.settings import Settings
@@ -45,12 +46,18 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     )
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, upload_bytes=int(config.max_request_mb * 1024 * 1024))
+    app.add_middleware(MetricsMiddleware, metrics=lambda: _metrics(app))
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     for module in (health, tenants, keys, documents, jobs, search, audit, tools):
         app.include_router(module.router)
     app.router.routes.append(mcp.route("/mcp"))
     return app
+
+
+def _metrics(app: FastAPI) -> Metrics | None:
+    services_ = getattr(app.state, "services", None)
+    return services_.metrics if services_ is not None else None
 
 
 def _bootstrap_operator(built: services.Services) -> None:

@@ -55,8 +55,9 @@ def lookup(exc: Exception) -> tuple[int, str]:
     return 500, "internal_error"
 
 
-async def _domain(_request: Request, exc: Exception) -> JSONResponse:
+async def _domain(request: Request, exc: Exception) -> JSONResponse:
     status, code = lookup(exc)
+    _count(request, code)
     # A 404 says the same whatever the kind, so other tenants' ids cannot be told apart.
     message = "not found" if status == 404 else str(exc)
     if status >= 500:
@@ -67,6 +68,20 @@ async def _domain(_request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, tenancy_errors.Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+
+
+_SECURITY_CODES = {"unauthenticated", "forbidden", "internal_error"}
+
+
+def _count(request: Request, code: str) -> None:
+    services = getattr(request.app.state, "services", None)
+    metrics = getattr(services, "metrics", None)
+    if metrics is None:
+        return
+    if code == "rate_limited":
+        metrics.rate_limited.inc()
+    elif code in _SECURITY_CODES:
+        metrics.security.labels(code).inc()
 
 
 async def _validation(_request: Request, exc: Exception) -> JSONResponse:

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from api.metrics import Metrics
 from api.settings import Settings
 from ingest.blobs import BlobStore
 from ingest.pipeline import Pipeline
@@ -34,6 +35,7 @@ class Services:
     blobs: BlobStore
     worker: Worker
     parser: Parser
+    metrics: Metrics
     reranker: Reranker | None = None
     buckets: Buckets = field(default_factory=MemoryBuckets)
 
@@ -83,6 +85,7 @@ def build(settings: Settings, *, embedder: Embedder | None = None) -> Services:
     index = build_index(settings, dimension=model.dimension)
     blobs = BlobStore(settings.data_dir / "blobs")
     parser = build_parser(settings)
+    metrics = Metrics(sessions)
     pipeline = Pipeline(
         sessions,
         blobs,
@@ -90,6 +93,7 @@ def build(settings: Settings, *, embedder: Embedder | None = None) -> Services:
         model,
         parser=parser,
         quota=default_quota(settings),
+        observe=metrics.observe_stage,
         max_chars=settings.chunk_max_chars,
     )
     worker = Worker(pipeline)
@@ -102,6 +106,7 @@ def build(settings: Settings, *, embedder: Embedder | None = None) -> Services:
         blobs,
         worker,
         parser,
+        metrics,
         reranker,
         build_buckets(settings),
     )

@@ -1,8 +1,9 @@
 """Processing one document: parse, chunk, embed, index, then flip it to `ready` atomically."""
 
 import logging
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
@@ -37,6 +38,7 @@ class Pipeline:
     embedder: Embedder
     parser: Parser = in_process
     quota: Quota = field(default_factory=Quota)
+    observe: Callable[[str, float, int], None] = lambda _stage, _seconds, _count: None
     batch_size: int = 64
     max_chars: int = 1200
 
@@ -89,8 +91,12 @@ def _load(pipeline: Pipeline, document_id: uuid.UUID) -> Source | None:
 
 def _parse(pipeline: Pipeline, source: Source) -> Chunked:
     data = pipeline.blobs.get(source.tenant_id, source.sha256)
+    start = time.perf_counter()
     elements = pipeline.parser(data, source.media_type, source.filename)
+    parsed = time.perf_counter()
     chunked = chunk_elements(elements, max_chars=pipeline.max_chars)
+    pipeline.observe("parse", parsed - start, 0)
+    pipeline.observe("chunk", time.perf_counter() - parsed, len(chunked.chunks))
     if not chunked.chunks:
         raise ParseError("no extractable text")
     return chunked
@@ -108,8 +114,16 @@ def _index(pipeline: Pipeline, source: Source, chunked: Chunked) -> None:
     # Drop whatever an interrupted earlier attempt left, then write in batches.
     pipeline.index.delete_document(source.tenant_id, source.id)
     for start in range(0, len(chunked.chunks), pipeline.batch_size):
-        batch = chunked.chunks[start : start + pipeline.batch_size]
-        pipeline.index.upsert(source.tenant_id, _points(pipeline.embedder, source, batch))
+        _write_batch(pipeline, source, chunked.chunks[start : start + pipeline.batch_size])
+
+
+def _write_batch(pipeline: Pipeline, source: Source, batch: Sequence[TextChunk]) -> None:
+    began = time.perf_counter()
+    points = _points(pipeline.embedder, source, batch)
+    embedded = time.perf_counter()
+    pipeline.index.upsert(source.tenant_id, points)
+    pipeline.observe("embed", embedded - began, len(batch))
+    pipeline.observe("upsert", time.perf_counter() - embedded, len(batch))
 
 
 def _points(embedder: Embedder, source: Source, batch: Sequence[TextChunk]) -> list[IndexPoint]:

@@ -1,10 +1,11 @@
 """Liveness and readiness."""
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from api.deps import ServicesDep
+from api.metrics import CONTENT_TYPE
 from api.schemas import Health
 
 router = APIRouter(tags=["health"])
@@ -23,6 +24,12 @@ def readyz(services: ServicesDep) -> JSONResponse:
     ready = all(v.startswith("ok") for v in checks.values())
     body = Health(status="ready" if ready else "not_ready", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(services: ServicesDep) -> Response:
+    """Prometheus exposition (no tenant ids in any label)."""
+    return Response(services.metrics.exposition(), media_type=CONTENT_TYPE)
 
 
 def _database(services: ServicesDep) -> str:

@@ -23,9 +23,10 @@ router = APIRouter(tags=["search"])
 @router.post("/v1/search", name="search")
 def search(body: SearchIn, ctx: ReaderCtx, services: ServicesDep) -> SearchOut:
     """Search the caller's documents; every hit carries its exact citation."""
-    record = searching.search(
-        ctx.scope, services.retriever, _request(body), key_id=ctx.principal.key_id
-    )
+    with services.metrics.time_search(body.mode):
+        record = searching.search(
+            ctx.scope, services.retriever, _request(body), key_id=ctx.principal.key_id
+        )
     ctx.record(
         [str(record.id)],
         query=body.query,

@@ -6,6 +6,7 @@ import sqlite3
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -54,31 +55,39 @@ def _kill_mid_job(server: Server, http: httpx.Client, job_id: str) -> int:
     raise AssertionError("never caught the job in the middle")
 
 
-def test_a_killed_server_resumes_the_job_exactly(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
-    # Polls every 50 ms to catch the job mid-way: lift the per-key rate limit for that.
-    env = {"ENCLAVE_KEY_RATE_PER_SECOND": "1000", "ENCLAVE_KEY_RATE_BURST": "1000"}
-    first = Server(data_dir, env)
+def _start_and_kill(first: Server) -> tuple[dict[str, Any], str, str, int]:
+    """Create a tenant, upload 60 documents, kill -9 the server in the middle of the job."""
     match = KEY_LINE.search(first.output())
     assert match
     op = {"Authorization": f"Bearer {match.group(1)}"}
     with httpx.Client(base_url=first.url, timeout=60) as http:
         tenant = _json(http.post("/v1/tenants", json={"name": "Acme"}, headers=op), 201)
         body = {"role": "admin", "name": "admin"}
-        key = _json(http.post(f"/v1/tenants/{tenant['id']}/keys", json=body, headers=op), 201)[
-            "key"
-        ]
-        http.headers["Authorization"] = f"Bearer {key}"
+        issued = _json(http.post(f"/v1/tenants/{tenant['id']}/keys", json=body, headers=op), 201)
+        http.headers["Authorization"] = f"Bearer {issued['key']}"
         files = [("files", _document(i)) for i in range(60)]
         job_id = _json(http.post("/v1/documents", files=files), 202)["job_id"]
-        killed_at = _kill_mid_job(first, http, job_id)
+        return tenant, issued["key"], job_id, _kill_mid_job(first, http, job_id)
+
+
+def test_a_killed_server_resumes_the_job_exactly(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    # Polls every 50 ms to catch the job mid-way: lift the per-key rate limit for that.
+    env = {"ENCLAVE_KEY_RATE_PER_SECOND": "1000", "ENCLAVE_KEY_RATE_BURST": "1000"}
+    first = Server(data_dir, env)
+    try:
+        tenant, key, job_id, killed_at = _start_and_kill(first)
+    finally:
+        if first.process.poll() is None:
+            first.process.kill()
     second = Server(data_dir, env)
-    with httpx.Client(
-        base_url=second.url, timeout=60, headers={"Authorization": f"Bearer {key}"}
-    ) as http:
-        job = _wait_for_job(http, job_id, {})
-        docs = [_json(http.get(f"/v1/documents/{d['id']}"), 200) for d in job["documents"]]
-    second.stop()
+    try:
+        auth = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=second.url, timeout=60, headers=auth) as http:
+            job = _wait_for_job(http, job_id, {})
+            docs = [_json(http.get(f"/v1/documents/{d['id']}"), 200) for d in job["documents"]]
+    finally:
+        second.stop()
     assert killed_at < 60
     assert job["progress"] == {"total": 60, "done": 60, "failed": 0}
     _assert_exact_chunks(data_dir, TenantId(uuid.UUID(tenant["id"])), docs)
