@@ -112,14 +112,37 @@ def probe(
     raise typer.Exit(run(url, credentials, Console(width=160)))
 
 
-def _register_eval() -> None:
-    # Imported here, not lazily: typer needs the command's signature to build the CLI.
+@app.command("eval")
+def eval_(
+    dataset: Path = typer.Argument(
+        ..., help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv."
+    ),
+    data_dir: Path | None = typer.Option(None, help="Keep (and reuse) the eval's stores here."),
+    split_dev: bool = typer.Option(False, help="Also report odd (dev) and even (test) ids apart."),
+    rrf_k: int | None = typer.Option(None, min=1, help="Override ENCLAVE_RRF_K."),
+    prefetch: int | None = typer.Option(None, min=1, help="Override ENCLAVE_HYBRID_PREFETCH."),
+    limit_queries: int | None = typer.Option(None, min=1, help="First N judged queries."),
+    limit_docs: int | None = typer.Option(None, min=1, help="N documents, judged ones first."),
+    top_k: int = typer.Option(100, min=1, help="Results per query."),
+    mode: list[str] = typer.Option([], help="Modes to run (repeatable); default all."),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the report here."),
+) -> None:
+    """Score dense, sparse and hybrid search (and rerank when configured) on a BEIR dataset."""
+    # Imported here: parser child processes re-import this module and must stay light.
     from api.evaluation import eval_command
 
-    app.command("eval")(eval_command)
-
-
-_register_eval()
+    eval_command(
+        dataset,
+        data_dir=data_dir,
+        split_dev=split_dev,
+        rrf_k=rrf_k,
+        prefetch=prefetch,
+        limit_queries=limit_queries,
+        limit_docs=limit_docs,
+        top_k=top_k,
+        mode=mode,
+        json_path=json_path,
+    )
 
 
 def main() -> None:

@@ -78,6 +78,10 @@ def get_principal(request: Request, session: SessionDep, services: ServicesDep) 
         raise
     request.state.principal = principal
     limits.enforce(services.buckets, _rates(session, services, principal))
+    # Commit the credential check now: on SQLite every transaction is a writer
+    # (BEGIN IMMEDIATE), and holding it through embedding and the index query
+    # would serialise all searches. The route's own work starts a new one.
+    session.commit()
     return principal
 
 

@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import uuid
 
 from ingest import pipeline as pipe
 
@@ -40,10 +41,20 @@ class Worker:
     def drain(self) -> int:
         """Process queued documents in the caller's thread until none is left (tests, CLI)."""
         count = 0
-        while (doc_id := pipe.claim_next(self._pipeline.sessions)) is not None:
-            pipe.process(self._pipeline, doc_id)
-            count += 1
+        while claimed := self._claim():
+            pipe.process_batch(self._pipeline, claimed)
+            count += len(claimed)
         return count
+
+    def _claim(self) -> list[uuid.UUID]:
+        """Up to `batch_docs` queued documents, oldest first."""
+        claimed: list[uuid.UUID] = []
+        while len(claimed) < self._pipeline.batch_docs:
+            doc_id = pipe.claim_next(self._pipeline.sessions)
+            if doc_id is None:
+                break
+            claimed.append(doc_id)
+        return claimed
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -57,8 +68,8 @@ class Worker:
                 self._wake.clear()
 
     def _step(self) -> bool:
-        doc_id = pipe.claim_next(self._pipeline.sessions)
-        if doc_id is None:
+        claimed = self._claim()
+        if not claimed:
             return False
-        pipe.process(self._pipeline, doc_id)
+        pipe.process_batch(self._pipeline, claimed)
         return True
