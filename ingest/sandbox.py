@@ -9,8 +9,10 @@ import and warm unstructured once, and are replaced when one is killed.
 import concurrent.futures as cf
 import logging
 import multiprocessing
+import os
 import resource
 import threading
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -44,8 +46,20 @@ def _ready() -> bool:
 
 def _child_init(memory_bytes: int, warm: bool) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    _exit_with_parent(os.getppid())
     if warm:
         parse.warm_up()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A child outlives a `kill -9` of its server otherwise, holding memory for ever."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 class ProcessParser:

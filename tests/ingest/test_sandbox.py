@@ -1,6 +1,11 @@
 """Parsing in child processes: a hung or ballooning file fails alone; the pool recovers."""
 
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +61,32 @@ def test_parse_errors_cross_the_process_boundary_intact() -> None:
             parser((FIXTURES / "bad" / "encrypted.pdf").read_bytes(), "application/pdf", "enc.pdf")
     finally:
         parser.close()
+
+
+def test_children_exit_when_their_parent_is_killed(tmp_path: Path) -> None:
+    script = (
+        "import os, sys, time\n"
+        "from ingest.sandbox import ProcessParser\n"
+        "parser = ProcessParser(timeout_s=30, warm=False)\n"
+        "print(*[p.pid for p in parser._pool._processes.values()], flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
+    ) as parent:
+        assert parent.stdout is not None
+        children = [int(pid) for pid in parent.stdout.readline().split()]
+        parent.kill()
+    assert children
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in children)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
