@@ -145,6 +145,16 @@ def eval_(
     )
 
 
+@app.command()
+def config(
+    markdown: bool = typer.Option(True, "--markdown/--env", help="Markdown table or .env lines."),
+) -> None:
+    """Print the configuration reference (every ENCLAVE_* variable)."""
+    from api import config_doc
+
+    typer.echo(config_doc.markdown() if markdown else config_doc.env_lines(), nl=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
