@@ -1,12 +1,17 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and metrics."""
+
+import uuid
+from collections.abc import Callable
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
+from api import migrate
 from api.deps import ServicesDep
 from api.metrics import CONTENT_TYPE
 from api.schemas import Health
+from tenancy.ids import TenantId
 
 router = APIRouter(tags=["health"])
 
@@ -20,7 +25,12 @@ def healthz() -> Health:
 @router.get("/readyz", response_model=Health)
 def readyz(services: ServicesDep) -> JSONResponse:
     """Each dependency answers; 503 until all do."""
-    checks = {"database": _database(services), "model": f"ok ({services.embedder.name})"}
+    checks = {
+        "database": _database(services),
+        "migrations": _check(lambda: "ok" if migrate.is_current(services.engine) else "behind"),
+        "index": _check(lambda: f"ok ({services.index.count(_PROBE_TENANT)} probe points)"),
+        "model": _check(lambda: f"ok ({services.embedder.name}, {services.embedder.dimension}-d)"),
+    }
     ready = all(v.startswith("ok") for v in checks.values())
     body = Health(status="ready" if ready else "not_ready", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
@@ -30,6 +40,17 @@ def readyz(services: ServicesDep) -> JSONResponse:
 def metrics(services: ServicesDep) -> Response:
     """Prometheus exposition (no tenant ids in any label)."""
     return Response(services.metrics.exposition(), media_type=CONTENT_TYPE)
+
+
+# An id no tenant has: counting its points exercises the index without touching data.
+_PROBE_TENANT = TenantId(uuid.UUID(int=0))
+
+
+def _check(probe: Callable[[], str]) -> str:
+    try:
+        return probe()
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
 
 
 def _database(services: ServicesDep) -> str:

@@ -1,7 +1,9 @@
 """The error contract: JSON `{"error": {code, message}}`, never a 500 for client input."""
 
 import httpx
+from sqlalchemy import text
 
+from api.services import Services
 from tests.factories import OPERATOR
 
 
@@ -42,7 +44,9 @@ async def test_every_response_carries_a_request_id(client: httpx.AsyncClient) ->
 async def test_readiness_reports_dependencies(client: httpx.AsyncClient) -> None:
     response = await client.get("/readyz")
     assert response.status_code == 200
-    assert set(response.json()["checks"]) == {"database", "model"}
+    checks = response.json()["checks"]
+    assert set(checks) == {"database", "migrations", "index", "model"}
+    assert all(value.startswith("ok") for value in checks.values())
 
 
 async def test_every_response_carries_security_headers(client: httpx.AsyncClient) -> None:
@@ -61,3 +65,13 @@ async def test_cors_is_closed_by_default(client: httpx.AsyncClient) -> None:
     assert "access-control-allow-origin" not in preflight.headers
     simple = await client.get("/healthz", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in simple.headers
+
+
+async def test_readiness_fails_while_migrations_are_behind(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    with services.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["migrations"] == "behind"
