@@ -75,19 +75,5 @@ def _from(query: audit.EventQuery, after: int) -> audit.EventQuery:
 
 
 def event_json(event: AuditEvent) -> dict[str, object]:
-    """An event as exported."""
-    return {
-        "id": str(event.id),
-        "tenant_id": str(event.tenant_id),
-        "seq": event.seq,
-        "at": event.at.isoformat(),
-        "key_id": str(event.key_id) if event.key_id else None,
-        "role": event.role,
-        "action": event.action,
-        "targets": event.targets,
-        "outcome": event.outcome,
-        "request_id": event.request_id,
-        "details": event.details,
-        "prev_hash": event.prev_hash,
-        "hash": event.hash,
-    }
+    """An event as exported: its hashed fields plus its id and hash, so a reader can re-verify."""
+    return {**audit.event_body(event), "id": str(event.id), "hash": event.hash}

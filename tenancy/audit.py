@@ -85,7 +85,15 @@ def _chain(tenant_id: uuid.UUID | None) -> Select[AuditEvent]:
 
 def event_hash(event: AuditEvent) -> str:
     """SHA-256 over the canonical JSON of the event's fields and the previous hash."""
-    body = {
+    canonical = json.dumps(
+        event_body(event), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def event_body(event: AuditEvent) -> dict[str, Any]:
+    """The hashed fields of an event, JSON-ready (also what an export shows)."""
+    return {
         "tenant_id": str(event.tenant_id) if event.tenant_id else None,
         "seq": event.seq,
         "at": _iso(event.at),
@@ -98,8 +106,6 @@ def event_hash(event: AuditEvent) -> str:
         "details": event.details,
         "prev_hash": event.prev_hash,
     }
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _iso(at: datetime) -> str:
