@@ -12,7 +12,7 @@ from retrieval.models import SearchRecord
 from tenancy import audit
 from tenancy.models import AuditEvent
 from tests.api.conftest import World
-from tests.factories import auth, search
+from tests.factories import OPERATOR, auth, search
 
 
 async def _events(client: httpx.AsyncClient, admin: str, after: int = 0) -> list[dict[str, Any]]:
@@ -151,3 +151,51 @@ async def test_replay_after_delete_keeps_hashes_and_drops_text(
     with services.sessions() as session:
         stored = json.dumps([r.results for r in session.scalars(select(SearchRecord))])
     assert body["results"][0]["text"] not in stored
+
+
+async def test_every_admin_action_appends_exactly_one_event(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    admin = world.a.keys.admin
+    files = [("files", ("note.txt", b"An audited upload of plain words.", "text/plain"))]
+    before = await _last_seq(client, admin)
+    uploaded = await client.post("/v1/documents", files=files, headers=auth(admin))
+    issued = await client.post(
+        "/v1/keys", json={"role": "reader", "name": "x"}, headers=auth(admin)
+    )
+    await client.delete(f"/v1/keys/{issued.json()['id']}", headers=auth(admin))
+    await client.delete(
+        f"/v1/documents/{uploaded.json()['documents'][0]['id']}", headers=auth(admin)
+    )
+    actions = [e["action"] for e in await _events(client, admin, before)]
+    assert actions == ["document.upload", "key.issue", "key.revoke", "document.delete"]
+
+
+async def test_every_operator_call_appends_one_event_on_the_system_chain(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    def system_actions() -> list[str]:
+        with services.sessions() as session:
+            query = (
+                select(AuditEvent).where(AuditEvent.tenant_id.is_(None)).order_by(AuditEvent.seq)
+            )
+            return [e.action for e in session.scalars(query)]
+
+    before = len(system_actions())
+    tenant = (await client.post("/v1/tenants", json={"name": "Initech"}, headers=OPERATOR)).json()
+    await client.get("/v1/tenants", headers=OPERATOR)
+    await client.get(f"/v1/tenants/{tenant['id']}", headers=OPERATOR)
+    await client.put(
+        f"/v1/tenants/{tenant['id']}/limits", json={"max_documents": 3}, headers=OPERATOR
+    )
+    body = {"role": "admin", "name": "a"}
+    await client.post(f"/v1/tenants/{tenant['id']}/keys", json=body, headers=OPERATOR)
+    await client.delete(f"/v1/tenants/{tenant['id']}", headers=OPERATOR)
+    assert system_actions()[before:] == [
+        "tenant.create",
+        "tenant.list",
+        "tenant.read",
+        "tenant.limits",
+        "tenant.key.issue",
+        "tenant.delete",
+    ]
