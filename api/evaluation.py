@@ -17,12 +17,12 @@ from rich.table import Table
 from sqlalchemy import select
 
 from api import migrate
-from api.services import Services, build
+from api.services import Services, build, build_embedder
 from api.settings import Settings
 from ingest import upload
 from ingest.errors import IngestError
 from retrieval import search as searching
-from retrieval.embed import Embedder, SentenceTransformerEmbedder
+from retrieval.embed import Embedder
 from retrieval.models import Document
 from retrieval.points import Mode
 from tenancy import tenants
@@ -128,9 +128,7 @@ def run_eval(
         raise ValueError(f"unknown mode(s): {', '.join(sorted(unknown))}")
     beir = load_beir(dataset, limit_docs=limit_docs, limit_queries=limit_queries)
     # Uncached by default: a query vector cached by one mode would flatter the next's latency.
-    services = build(
-        settings, embedder=embedder or SentenceTransformerEmbedder(settings.embedding_model)
-    )
+    services = build(settings, embedder=embedder or build_embedder(settings))
     try:
         migrate.upgrade(services.engine)
         tenant_id = _tenant(services, f"beir-eval-{dataset.resolve().name}")

@@ -2,6 +2,7 @@
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -81,7 +82,7 @@ def build(settings: Settings, *, embedder: Embedder | None = None) -> Services:
     reranker = build_reranker(settings)  # first: a bad model path fails before files open
     engine = db.make_engine(settings.resolved_database_url())
     sessions = db.session_factory(engine)
-    model = embedder or CachedEmbedder(SentenceTransformerEmbedder(settings.embedding_model))
+    model = embedder or CachedEmbedder(build_embedder(settings))
     index = build_index(settings, dimension=model.dimension)
     blobs = BlobStore(settings.data_dir / "blobs")
     parser = build_parser(settings)
@@ -132,6 +133,22 @@ def build_parser(settings: Settings) -> Parser:
     if settings.parse_isolation == "thread":
         return in_process
     return ProcessParser(timeout_s=settings.parse_timeout_s, memory_mb=settings.parse_memory_mb)
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    """The configured encoder (uncached); ONNX backends export once into the data dir."""
+    if settings.embedding_backend == "torch":
+        return SentenceTransformerEmbedder(settings.embedding_model)
+    from retrieval.onnx_embed import OnnxEmbedder
+
+    path = None if settings.embedding_model == "default" else Path(settings.embedding_model)
+    if path is not None and not (path / "tokenizer.json").exists():
+        raise ValueError("ONNX backends need `default` or a local model directory")
+    return OnnxEmbedder(
+        settings.data_dir / "models",
+        model_path=path,
+        quantize=settings.embedding_backend == "onnx-int8",
+    )
 
 
 def build_index(settings: Settings, *, dimension: int) -> VectorIndex:

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     embedding_model: str = Field(
         "default", description="`default` (bundled all-MiniLM-L6-v2), a local path or a model name."
     )
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "onnx-int8",
+        description="Encoder runtime: sentence-transformers (`torch`) or ONNX Runtime fp32/int8, "
+        "exported once from the model into `<data_dir>/models` (int8 won `benchmarks/encoder.py`).",
+    )
     max_upload_mb: float = Field(50.0, gt=0, description="Largest accepted file, in MB.")
     max_files_per_upload: int = Field(100, gt=0, description="Files per upload request.")
     max_request_mb: float = Field(200.0, gt=0, description="Largest upload request body, in MB.")

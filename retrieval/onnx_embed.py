@@ -1,0 +1,257 @@
+"""The bundled sentence encoder on ONNX Runtime: exported offline once, optionally int8.
+
+The first construction exports the local sentence-transformers model with
+`torch.onnx.export` (mean pooling and L2 normalisation are part of the graph) and,
+for `quantize=True`, writes a dynamically int8-quantised copy next to it. Both files
+are cached in `cache_dir`, named after a fingerprint of the weights, so later
+processes only need onnxruntime and tokenizers (no torch import, no network).
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime  # type: ignore[import-untyped]
+from tokenizers import Encoding, Tokenizer
+
+from retrieval.embed import default_model_path
+
+DEFAULT_NAME = "all-MiniLM-L6-v2"
+DEFAULT_MAX_LENGTH = 256
+DEFAULT_THREADS = 2
+FP32_BATCH = 32
+INT8_BATCH = 1
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUT = "embedding"
+OPSET = 17
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+# One export at a time per process; across processes files appear by atomic rename.
+_export_lock = threading.Lock()
+
+
+class OnnxEmbedder:
+    """Implements `retrieval.embed.Embedder` with an ONNX Runtime session on the CPU."""
+
+    def __init__(
+        self,
+        cache_dir: Path,
+        *,
+        model_path: Path | None = None,
+        name: str = DEFAULT_NAME,
+        quantize: bool = False,
+        batch_size: int | None = None,
+        threads: int = DEFAULT_THREADS,
+    ) -> None:
+        """Export/quantise into `cache_dir` if needed, then open a session of `threads` threads.
+
+        int8 quantises activations dynamically, per tensor: a text's vector then depends a
+        little on the other texts of its batch (cosine ~0.99 between batchings). So int8
+        encodes one text per call by default (length-sorted batches were no faster here, as
+        padding costs what batching saves); fp32 batches 32 texts of similar length.
+        """
+        source = model_path or default_model_path()
+        self._max_length = _max_length(source)
+        self._tokenizer = _tokenizer(source, self._max_length)
+        self.model_file = ensure_model(source, cache_dir, quantize=quantize)
+        self._session = _session(self.model_file, threads)
+        self._name = f"{name}-onnx-int8" if quantize else f"{name}-onnx"
+        self._dimension = _dimension(self._session, source)
+        self._batch_size = batch_size or (INT8_BATCH if quantize else FP32_BATCH)
+        # ORT's own threads fill the cores for one batch; parallel runs only thrash.
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        """Model identifier, with the backend (vectors differ slightly from torch's)."""
+        return self._name
+
+    @property
+    def dimension(self) -> int:
+        """Vector length."""
+        return self._dimension
+
+    @property
+    def max_length(self) -> int:
+        """Tokens per text after truncation."""
+        return self._max_length
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """Encode passages in batches of similar length, L2-normalised, in input order."""
+        if not texts:
+            return []
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        vectors: list[list[float]] = [[] for _ in texts]
+        for start in range(0, len(order), self._batch_size):
+            batch = order[start : start + self._batch_size]
+            for i, row in zip(batch, self._encode([texts[i] for i in batch]), strict=True):
+                vectors[i] = row
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        """Encode one query, L2-normalised."""
+        return self._encode([text])[0]
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        # The tokenizer is locked too: concurrent calls into one `tokenizers.Tokenizer`
+        # with truncation/padding set have raised "Already borrowed" in some versions.
+        with self._lock:
+            feed = _features(self._tokenizer.encode_batch(texts))
+            (output,) = self._session.run([OUTPUT], feed)
+        rows: list[list[float]] = np.asarray(output, dtype=np.float32).tolist()
+        return rows
+
+
+def _features(encodings: list[Encoding]) -> dict[str, Any]:
+    """The graph's int64 inputs; the tokenizer already padded every row to one length."""
+    return {
+        "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+        "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+        "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+    }
+
+
+def ensure_model(source: Path, cache_dir: Path, *, quantize: bool = False) -> Path:
+    """The cached ONNX file of `source` (fp32 or int8), exported/quantised on first use."""
+    stem = f"{source.name}-{fingerprint(source)}"
+    fp32 = cache_dir / f"{stem}.fp32.onnx"
+    with _export_lock:
+        _build_once(fp32, lambda target: export_onnx(source, target))
+        if not quantize:
+            return fp32
+        int8 = cache_dir / f"{stem}.int8.onnx"
+        _build_once(int8, lambda target: quantize_onnx(fp32, target))
+        return int8
+
+
+def fingerprint(source: Path) -> str:
+    """Short hash of the weights' location, size and mtime and of the model config."""
+    digest = hashlib.sha256((source / "config.json").read_bytes())
+    for name in WEIGHT_FILES:
+        if (weights := source / name).exists():
+            stat = weights.stat()
+            digest.update(f"{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:12]
+
+
+def _build_once(target: Path, build: Callable[[Path], None]) -> None:
+    """Build `target` via a temp file and an atomic rename, unless it already exists."""
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _temp_path(target) as temp:
+        build(temp)
+        temp.chmod(0o644)  # mkstemp creates 0600
+        os.replace(temp, target)
+
+
+@contextmanager
+def _temp_path(target: Path) -> Iterator[Path]:
+    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+def export_onnx(source: Path, target: Path) -> None:
+    """Trace transformer + mean pooling + L2 norm to one ONNX file with dynamic batch/length."""
+    import torch
+
+    module = _pooled_module(source)
+    sample = torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]], dtype=torch.long)
+    args = (sample, (sample > 0).long(), torch.zeros_like(sample))
+    axes = {name: {0: "batch", 1: "sequence"} for name in INPUTS} | {OUTPUT: {0: "batch"}}
+    with warnings.catch_warnings():
+        # The TorchScript exporter (onnxscript is not installed) warns that it is legacy and
+        # that traced shape checks become constants; the graph is verified by the tests.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            args,
+            str(target),
+            dynamo=False,
+            input_names=list(INPUTS),
+            output_names=[OUTPUT],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+        )
+
+
+def _pooled_module(source: Path) -> Any:
+    """A torch module: token ids -> mean-pooled, L2-normalised sentence vectors."""
+    import torch
+    from transformers import AutoModel
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, encoder: Any) -> None:
+            super().__init__()
+            self.encoder = encoder
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            hidden = self.encoder(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2.0, dim=1)
+
+    encoder = AutoModel.from_pretrained(
+        str(source), local_files_only=True, attn_implementation="eager"
+    )
+    return Pooled(encoder).eval()
+
+
+def quantize_onnx(fp32: Path, target: Path) -> None:
+    """Dynamic int8 weights, per output channel (per-tensor lost ~10% cosine on some texts)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic  # type: ignore[import-untyped]
+
+    quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8, per_channel=True)
+
+
+def _session(model_file: Path, threads: int) -> Any:
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Idle pool threads would otherwise spin after each call, taking CPU from the API,
+    # the index and the ingestion worker on a small machine.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(
+        str(model_file), options, providers=["CPUExecutionProvider"]
+    )
+
+
+def _max_length(source: Path) -> int:
+    """sentence-transformers' `max_seq_length` of the model (256 for all-MiniLM-L6-v2)."""
+    config = source / "sentence_bert_config.json"
+    if not config.exists():
+        return DEFAULT_MAX_LENGTH
+    return int(json.loads(config.read_text(encoding="utf-8")).get("max_seq_length", 256))
+
+
+def _tokenizer(source: Path, max_length: int) -> Tokenizer:
+    """The model's own fast tokenizer: truncate to `max_length`, pad to the longest text."""
+    tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
+    padding = tokenizer.padding or {}
+    tokenizer.enable_truncation(max_length)
+    tokenizer.enable_padding(
+        pad_id=int(padding.get("pad_id", 0)), pad_token=str(padding.get("pad_token", "[PAD]"))
+    )
+    return tokenizer
+
+
+def _dimension(session: Any, source: Path) -> int:
+    size = session.get_outputs()[0].shape[-1]
+    if isinstance(size, int):
+        return size
+    config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    return int(config["hidden_size"])
