@@ -62,6 +62,27 @@ class Probe:
     check: Callable[[httpx.Response], str | None] | None = None
 
 
+class PatientTransport(httpx.HTTPTransport):
+    """Honours 429 + Retry-After like a careful tester: the probe must not fail on a rate limit
+    that is doing its job, nor hammer a production deployment."""
+
+    def __init__(self, *, max_waits: int = 8, max_wait_s: float = 10.0) -> None:
+        super().__init__()
+        self.max_waits, self.max_wait_s = max_waits, max_wait_s
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send; on 429 wait as told and send again (a few times at most)."""
+        request.read()
+        for _ in range(self.max_waits):
+            response = super().handle_request(request)
+            if response.status_code != 429:
+                return response
+            response.read()
+            response.close()
+            time.sleep(min(self.max_wait_s, float(response.headers.get("retry-after", "1"))))
+        return super().handle_request(request)
+
+
 def run_probe(http: httpx.Client, probe: Probe) -> Outcome:
     """Send one probe and judge the answer."""
     options = dict(probe.options)

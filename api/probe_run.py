@@ -22,7 +22,8 @@ class Credentials:
 
 def run(url: str, credentials: Credentials, console: Console) -> int:
     """Plant, attack, report, clean up; returns the exit code (1 on any leak or failure)."""
-    with httpx.Client(base_url=url.rstrip("/"), timeout=120) as http:
+    transport = probe.PatientTransport()
+    with httpx.Client(base_url=url.rstrip("/"), timeout=120, transport=transport) as http:
         a, b = _sides(http, credentials)
         try:
             for side in (a, b):
