@@ -40,3 +40,22 @@ async def test_logs_during_a_request_carry_its_id(client: httpx.AsyncClient) -> 
     assert any(
         line["request_id"] == "trace-1" and "auth_failed" in line["message"] for line in lines
     )
+
+
+async def test_keys_never_reach_the_logs(client: httpx.AsyncClient) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.JsonFormatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    secret = "ek_this-key-must-not-be-logged-0000000000000"
+    try:
+        await client.get("/v1/documents", headers={"Authorization": f"Bearer {secret}"})
+        await client.post(
+            "/v1/search", json={"query": "x"}, headers={"Authorization": f"Bearer {secret}"}
+        )
+    finally:
+        root.removeHandler(handler)
+    assert stream.getvalue()
+    assert secret not in stream.getvalue()
+    assert secret[10:] not in stream.getvalue()

@@ -168,3 +168,16 @@ async def test_a_foreign_hit_fails_the_search_closed(
     assert response.json() == {"error": {"code": "internal_error", "message": "internal error"}}
     assert "GLX" not in response.text
     assert any("cross_tenant_hit" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_passage_present_in_two_documents_is_returned_once(
+    client: httpx.AsyncClient, world: World, services: Services
+) -> None:
+    passage = "The recirculation pump on line nine must be primed before every start."
+    files = [("pump-a.txt", passage.encode()), ("pump-b.txt", (passage + "\n").encode())]
+    await ingest(client, services, world.a.keys.admin, files)
+    response = await search(
+        client, world.a.keys.reader, "recirculation pump primed", mode="sparse", top_k=10
+    )
+    texts = [h["text"] for h in response.json()["results"]]
+    assert texts.count(passage) == 1
