@@ -41,6 +41,10 @@ class Chunk(TenantOwned, Base):
     """A cited passage: `text == document.text[char_start:char_end]`."""
 
     __tablename__ = "chunks"
+    # Search resolves hits with `tenant_id = ? AND id IN (...)`. With only the single-column
+    # indexes, SQLite scans the tenant's whole chunk index (40 ms at 100k chunks) instead
+    # of looking the ids up (0.03 ms); the composite index serves both conditions.
+    __table_args__ = (Index("ix_chunks_tenant_id_id", "tenant_id", "id"),)
 
     document_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("documents.id", ondelete="CASCADE"), index=True
