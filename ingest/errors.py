@@ -19,3 +19,11 @@ class InvalidUpload(IngestError):
 
 class ParseError(IngestError):
     """A document could not be turned into text; the message is shown to the admin."""
+
+
+class QueueFull(IngestError):
+    """The ingestion queue is at its limit; the upload may be retried later."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)

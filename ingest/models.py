@@ -19,8 +19,6 @@ class Job(TenantOwned, Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    lease_owner: Mapped[str | None] = mapped_column(String(128), default=None)
-    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class JobItem(TenantOwned, Base):

@@ -19,6 +19,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ingest import detect, guard
@@ -44,21 +45,25 @@ OCR_FOUND_NOTHING = f"{guard.NEEDS_OCR}, and OCR found no readable text"
 
 os.environ.update(OFFLINE_ENV)
 
+# `languages` is given, not detected: detection (langdetect, ~30% of a small document's parse
+# time) only fills metadata we don't keep, and the English heuristics that classify titles
+# are the ones the English embedding model and stemmer assume anyway.
+ENGLISH: dict[str, Any] = {"languages": ["eng"]}
 _PARTITIONERS: dict[str, tuple[str, str, dict[str, Any]]] = {
-    detect.PLAIN_TEXT: ("text", "partition_text", {}),
-    detect.JSON: ("text", "partition_text", {}),
-    detect.MARKDOWN: ("md", "partition_md", {}),
-    detect.HTML: ("html", "partition_html", {}),
-    detect.PDF: ("pdf", "partition_pdf", {"strategy": "fast", "languages": ["eng"]}),
-    detect.DOCX: ("docx", "partition_docx", {}),
-    detect.PPTX: ("pptx", "partition_pptx", {}),
-    detect.XLSX: ("xlsx", "partition_xlsx", {}),
-    detect.CSV: ("csv", "partition_csv", {}),
-    detect.TSV: ("tsv", "partition_tsv", {}),
-    detect.EMAIL: ("email", "partition_email", {"process_attachments": False}),
-    detect.EPUB: ("epub", "partition_epub", {}),
-    detect.ODT: ("odt", "partition_odt", {}),
-    detect.RTF: ("rtf", "partition_rtf", {}),
+    detect.PLAIN_TEXT: ("text", "partition_text", ENGLISH),
+    detect.JSON: ("text", "partition_text", ENGLISH),
+    detect.MARKDOWN: ("md", "partition_md", ENGLISH),
+    detect.HTML: ("html", "partition_html", ENGLISH),
+    detect.PDF: ("pdf", "partition_pdf", {"strategy": "fast", **ENGLISH}),
+    detect.DOCX: ("docx", "partition_docx", ENGLISH),
+    detect.PPTX: ("pptx", "partition_pptx", ENGLISH),
+    detect.XLSX: ("xlsx", "partition_xlsx", ENGLISH),
+    detect.CSV: ("csv", "partition_csv", ENGLISH),
+    detect.TSV: ("tsv", "partition_tsv", ENGLISH),
+    detect.EMAIL: ("email", "partition_email", {"process_attachments": False, **ENGLISH}),
+    detect.EPUB: ("epub", "partition_epub", ENGLISH),
+    detect.ODT: ("odt", "partition_odt", ENGLISH),
+    detect.RTF: ("rtf", "partition_rtf", ENGLISH),
 }
 _SETUP_LOCK = threading.Lock()
 _SETUP_DONE = threading.Event()
@@ -188,7 +193,34 @@ def _setup_unstructured() -> None:
 
         tokenize._SPACY_MODEL_NAME = SPACY_MODEL  # type: ignore[misc]  # Final upstream
         tokenize._install_spacy_model = _refuse_model_download
+        _lighten_spacy(tokenize)
         _SETUP_DONE.set()
+
+
+def _lighten_spacy(tokenize: Any) -> None:
+    """Give unstructured's text classifier cheaper spaCy pipelines, same answers.
+
+    It runs spaCy (tok2vec, tagger and the dependency parser) over every paragraph only to
+    count sentences and, for one-sentence paragraphs, look for a verb. Counting sentences
+    needs no neural network: a tokenizer plus spaCy's rule-based sentencizer does it, and
+    the tagger (for verbs) no longer carries the parser. On the benchmark corpus and every
+    fixture the elements come out identical (tests/ingest/test_parse.py keeps that honest),
+    at a fifth of the CPU time. unstructured is pinned, and these are its module globals.
+    """
+    import spacy
+
+    unused = ["parser", "senter", "ner", "lemmatizer", "attribute_ruler"]
+    tagger = spacy.load(SPACY_MODEL, exclude=unused)
+    tagger.add_pipe("sentencizer")
+    splitter = spacy.blank("en")
+    splitter.add_pipe("sentencizer")
+
+    @lru_cache(maxsize=int(tokenize.CACHE_MAX_SIZE))
+    def sentences(text: str) -> tuple[str, ...]:
+        return tuple(sentence.text for sentence in splitter(str(text)).sents)
+
+    tokenize._get_nlp = lambda: tagger
+    tokenize._tokenize_for_cache = sentences
 
 
 def _refuse_model_download() -> None:

@@ -8,14 +8,16 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
 
-from sqlalchemy import delete, select
+from opentelemetry import trace
+from sqlalchemy import delete
 
-from ingest import quota
+from ingest import gate as write_gate
+from ingest import leases, quota
 from ingest.blobs import BlobStore
 from ingest.chunk import Chunked, TextChunk, chunk_elements
 from ingest.errors import ParseError
 from ingest.sandbox import Parser, in_process
-from retrieval import sparse
+from retrieval import spans, sparse
 from retrieval.embed import Embedder
 from retrieval.index import VectorIndex
 from retrieval.models import Chunk, Document
@@ -28,6 +30,7 @@ from tenancy.limits import Quota
 from tenancy.scope import Scope
 
 log = logging.getLogger("enclave.ingest")
+tracer = trace.get_tracer("enclave.ingest")
 T = TypeVar("T")
 
 
@@ -45,6 +48,8 @@ class Pipeline:
     batch_size: int = 64
     batch_docs: int = 16
     max_chars: int = 1200
+    # Held around each document's index writes and their SQL: a backup sees all or none.
+    gate: write_gate.WriteGate = field(default_factory=write_gate.WriteGate)
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class Source:
     media_type: str
     filename: str
     payload: PointPayload
+    owner: str
 
 
 @dataclass(frozen=True)
@@ -67,25 +73,45 @@ class Prepared:
     chunked: Chunked
 
 
-def process(pipeline: Pipeline, document_id: uuid.UUID) -> None:
-    """Index one claimed document; any failure ends it `failed` with a readable reason."""
-    process_batch(pipeline, [document_id])
+@dataclass(frozen=True)
+class Batch:
+    """Claimed documents, parsed and chunked, and the trace span they are indexed under."""
+
+    ids: list[uuid.UUID]
+    prepared: list[Prepared]
+    span: spans.Span
 
 
-def process_batch(pipeline: Pipeline, document_ids: Sequence[uuid.UUID]) -> None:
-    """Index claimed documents, embedding all their chunks together: the encoder is several
-    times faster on full batches than on one small document at a time. Each document still
+def process_batch(pipeline: Pipeline, document_ids: Sequence[uuid.UUID], *, owner: str) -> None:
+    """Index documents leased to `owner`: `prepare_batch`, then `index_batch`."""
+    index_batch(pipeline, prepare_batch(pipeline, document_ids, owner=owner))
+
+
+def prepare_batch(pipeline: Pipeline, document_ids: Sequence[uuid.UUID], *, owner: str) -> Batch:
+    """Parse and chunk documents leased to `owner` (a worker does this for the next batch
+    while the encoder works on the current one); unparseable ones end `failed` here."""
+    counts = {"enclave.ingest.documents": len(document_ids)}
+    span = spans.start(tracer, "ingest.batch", counts)
+    with spans.within(span):
+        prepared = [p for p in (_prepare(pipeline, d, owner) for d in document_ids) if p]
+        span.set_attribute("enclave.ingest.parsed", len(prepared))
+    return Batch(list(document_ids), prepared, span)
+
+
+def index_batch(pipeline: Pipeline, batch: Batch) -> None:
+    """Embed all the batch's chunks together (the encoder is several times faster on full
+    batches than on one small document at a time), then store each document, which still
     ends `ready` or `failed` on its own."""
-    prepared = [p for p in (_prepare(pipeline, d) for d in document_ids) if p is not None]
-    vectors = _embed_all(pipeline, prepared)
-    if vectors is None:
-        return
-    for item, item_vectors in zip(prepared, vectors, strict=True):
-        _guarded(pipeline, item.source, partial(_store, pipeline, item, item_vectors))
+    with spans.within(batch.span, end=True):
+        vectors = _embed_all(pipeline, batch.prepared)
+        if vectors is None:
+            return
+        for item, item_vectors in zip(batch.prepared, vectors, strict=True):
+            _guarded(pipeline, item.source, partial(_store, pipeline, item, item_vectors))
 
 
-def _prepare(pipeline: Pipeline, document_id: uuid.UUID) -> Prepared | None:
-    source = _load(pipeline, document_id)
+def _prepare(pipeline: Pipeline, document_id: uuid.UUID, owner: str) -> Prepared | None:
+    source = _load(pipeline, document_id, owner)
     if source is None:
         return None
     return _guarded(pipeline, source, partial(_parse_within_quota, pipeline, source))
@@ -112,8 +138,10 @@ def _guarded(pipeline: Pipeline, source: Source, step: Callable[[], T]) -> T | N
 def _embed_all(pipeline: Pipeline, prepared: list[Prepared]) -> list[list[list[float]]] | None:
     texts = [c.text for p in prepared for c in p.chunked.chunks]
     began = time.perf_counter()
+    counts = {"enclave.ingest.documents": len(prepared), "enclave.ingest.chunks": len(texts)}
     try:
-        flat = pipeline.embedder.embed_documents(texts)
+        with spans.span(tracer, "ingest.embed", counts):
+            flat = pipeline.embedder.embed_documents(texts)
     except Exception as exc:
         log.exception("embedding a batch of %d documents failed", len(prepared))
         for item in prepared:
@@ -127,10 +155,10 @@ def _embed_all(pipeline: Pipeline, prepared: list[Prepared]) -> list[list[list[f
     return out
 
 
-def _load(pipeline: Pipeline, document_id: uuid.UUID) -> Source | None:
+def _load(pipeline: Pipeline, document_id: uuid.UUID, owner: str) -> Source | None:
     with pipeline.sessions() as session:
         doc = session.get(Document, document_id)
-        if doc is None:
+        if doc is None or not leases.holds(doc, owner):
             return None
         payload = PointPayload(
             tenant_id=doc.tenant_id,
@@ -141,20 +169,33 @@ def _load(pipeline: Pipeline, document_id: uuid.UUID) -> Source | None:
             tags=tuple(doc.tags),
         )
         tenant = TenantId(doc.tenant_id)
-        return Source(doc.id, tenant, doc.sha256, doc.media_type, doc.filename, payload)
+        return Source(doc.id, tenant, doc.sha256, doc.media_type, doc.filename, payload, owner)
 
 
 def _parse(pipeline: Pipeline, source: Source) -> Chunked:
-    data = pipeline.blobs.get(source.tenant_id, source.sha256)
-    start = time.perf_counter()
-    elements = pipeline.parser(data, source.media_type, source.filename)
+    with spans.span(tracer, "ingest.parse", _span_attributes(source)) as span:
+        data = pipeline.blobs.get(source.tenant_id, source.sha256)
+        start = time.perf_counter()
+        elements = pipeline.parser(data, source.media_type, source.filename)
+        span.set_attribute("enclave.ingest.elements", len(elements))
     parsed = time.perf_counter()
-    chunked = chunk_elements(elements, max_chars=pipeline.max_chars)
+    with spans.span(tracer, "ingest.chunk", _span_attributes(source)) as span:
+        chunked = chunk_elements(elements, max_chars=pipeline.max_chars)
+        span.set_attribute("enclave.ingest.chunks", len(chunked.chunks))
     pipeline.observe("parse", parsed - start, 0)
     pipeline.observe("chunk", time.perf_counter() - parsed, len(chunked.chunks))
     if not chunked.chunks:
         raise ParseError("no extractable text")
     return chunked
+
+
+def _span_attributes(source: Source) -> dict[str, str | int]:
+    """What a trace may say about a document: never its text or its filename."""
+    return {
+        "enclave.tenant.id": str(source.tenant_id),
+        "enclave.document.id": str(source.id),
+        "enclave.document.media_type": source.media_type,
+    }
 
 
 def _check_quota(pipeline: Pipeline, source: Source, adding: int) -> None:
@@ -165,14 +206,17 @@ def _check_quota(pipeline: Pipeline, source: Source, adding: int) -> None:
         )
 
 
+@write_gate.writes
 def _store(pipeline: Pipeline, item: Prepared, vectors: list[list[float]]) -> None:
     """Replace whatever an interrupted attempt left with this document's points, then finish."""
     source, chunks = item.source, item.chunked.chunks
     pipeline.index.delete_document(source.tenant_id, source.id)
     points = [_point(source, c, v) for c, v in zip(chunks, vectors, strict=True)]
     began = time.perf_counter()
-    for start in range(0, len(points), pipeline.batch_size):
-        pipeline.index.upsert(source.tenant_id, points[start : start + pipeline.batch_size])
+    attributes = _span_attributes(source) | {"enclave.ingest.points": len(points)}
+    with spans.span(tracer, "ingest.upsert", attributes):
+        for start in range(0, len(points), pipeline.batch_size):
+            pipeline.index.upsert(source.tenant_id, points[start : start + pipeline.batch_size])
     pipeline.observe("upsert", time.perf_counter() - began, len(points))
     _finish(pipeline, source, item.chunked)
 
@@ -193,6 +237,11 @@ def _finish(pipeline: Pipeline, source: Source, chunked: Chunked) -> None:
         if doc is None:  # erased while we worked: leave nothing behind
             pipeline.index.delete_document(source.tenant_id, source.id)
             return
+        if not leases.holds(doc, source.owner):
+            # Our lease ran out and another worker took the document over; it writes the
+            # same deterministic points and rows, so ours are left to it.
+            log.warning("lease on document %s lost; leaving it to its new worker", doc.id)
+            return
         session.execute(delete(Chunk).where(Chunk.document_id == doc.id))
         session.add_all(_chunk_rows(source, chunked.chunks))
         doc.text, doc.chunk_count, doc.page_count = (
@@ -201,6 +250,7 @@ def _finish(pipeline: Pipeline, source: Source, chunked: Chunked) -> None:
             chunked.page_count,
         )
         doc.status, doc.error = "ready", None
+        doc.lease_owner = doc.lease_expires_at = None
         old = _supersede(scope, doc)
     for old_id in old:
         pipeline.index.delete_document(source.tenant_id, old_id)
@@ -243,30 +293,21 @@ def _supersede(scope: Scope, doc: Document) -> list[uuid.UUID]:
     return ids
 
 
+@write_gate.writes
 def _fail(pipeline: Pipeline, source: Source, reason: str) -> None:
-    pipeline.index.delete_document(source.tenant_id, source.id)
     with pipeline.sessions.begin() as session:
         doc = Scope(session, source.tenant_id).find(Document, source.id)
-        if doc is not None:
-            session.execute(delete(Chunk).where(Chunk.document_id == doc.id))
-            doc.status, doc.error, doc.chunk_count = "failed", reason, 0
+        if doc is None or not leases.holds(doc, source.owner):
+            return
+        pipeline.index.delete_document(source.tenant_id, source.id)
+        session.execute(delete(Chunk).where(Chunk.document_id == doc.id))
+        doc.status, doc.error, doc.chunk_count = "failed", reason, 0
+        doc.lease_owner = doc.lease_expires_at = None
 
 
-def claim_next(sessions: SessionFactory) -> uuid.UUID | None:
-    """Mark the oldest queued document `processing`; return its id (a system-wide query)."""
-    with sessions.begin() as session:
-        query = select(Document).where(Document.status == "queued").order_by(Document.created_at)
-        doc = session.scalars(query.limit(1).with_for_update(skip_locked=True)).first()
-        if doc is None:
-            return None
-        doc.status = "processing"
-        return doc.id
-
-
-def requeue_interrupted(sessions: SessionFactory) -> int:
-    """After a crash, documents left `processing` go back to the queue."""
-    with sessions.begin() as session:
-        rows = list(session.scalars(select(Document).where(Document.status == "processing")))
-        for doc in rows:
-            doc.status = "queued"
-        return len(rows)
+def give_up(pipeline: Pipeline, document_id: uuid.UUID, *, owner: str, attempts: int) -> None:
+    """Fail a document whose indexing was interrupted too many times (it may crash workers)."""
+    source = _load(pipeline, document_id, owner)
+    if source is not None:
+        reason = f"indexing was interrupted {attempts} times; giving up on this file"
+        _fail(pipeline, source, reason)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
-from ingest import archive, detect, quota
+from ingest import archive, backpressure, detect, quota
 from ingest.blobs import BlobStore
 from ingest.errors import InvalidUpload, PayloadTooLarge, UnsupportedMediaType
 from ingest.models import Job, JobItem
@@ -36,6 +36,7 @@ class UploadOptions:
     max_file_bytes: int = 50 * 1024 * 1024
     archive_limits: archive.ArchiveLimits = field(default_factory=archive.ArchiveLimits)
     quota: Quota = field(default_factory=Quota)
+    max_queue_depth: int | None = None
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,9 @@ def enqueue(
     scope: Scope, blobs: BlobStore, accepted: Sequence[Accepted], options: UploadOptions
 ) -> Queued:
     """Check quotas, store blobs, create documents (or reuse identical ones) and one job."""
-    quota.check_upload(scope, options.quota, _new_sizes(scope, accepted))
+    new_sizes = _new_sizes(scope, accepted)
+    quota.check_upload(scope, options.quota, new_sizes)
+    backpressure.check(scope.session, limit=options.max_queue_depth, adding=len(new_sizes))
     job = scope.add(Job())
     scope.session.flush()
     items = [_item(scope, blobs, job, i, a, options) for i, a in enumerate(accepted)]

@@ -35,6 +35,10 @@ class Document(TenantOwned, Base):
     text: Mapped[str | None] = deferred(mapped_column(Text, default=None))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The ingestion lease: which worker holds this `processing` document and until when.
+    lease_owner: Mapped[str | None] = mapped_column(String(128), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class Chunk(TenantOwned, Base):

@@ -9,6 +9,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -52,6 +53,22 @@ def database_url(
         return
     if not postgres_up and not os.environ.get("CI"):
         pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_up: bool) -> Iterator[str]:
+    """A fresh schema on the real PostgreSQL (for tests only PostgreSQL can run)."""
+    if not postgres_up and not os.environ.get("CI"):
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    with postgres_schema() as url:
+        yield url
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A new schema on the real PostgreSQL, dropped afterwards; yields its SQLAlchemy URL."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
@@ -82,7 +99,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         data_dir=tmp_path / "data",
         database_url=database_url,
         operator_key=OPERATOR_KEY,
-        run_worker=False,
+        workers="external",
         parse_isolation="thread",
         # SQLite runs with the embedded default (Edge); PostgreSQL with qdrant-client,
         # the stand-in for a Qdrant server: both engines serve the whole API suite.

@@ -24,7 +24,7 @@ def free_port() -> int:
 @contextmanager
 def serve(settings: Settings) -> Iterator[str]:
     """Serve the app (fake embedder, worker running) until the block ends; yields its URL."""
-    settings.run_worker = True
+    settings.workers = "embedded"
     app = create_app(settings, embedder=HashingEmbedder())
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

@@ -84,3 +84,30 @@ async def test_the_chunk_quota_fails_the_document_that_would_pass_it(
     job = await ingest(client, services, acme.admin, [fixture_file("acme", "handbook.md")])
     assert job["progress"]["failed"] == 1
     assert "chunk quota of 3" in job["documents"][0]["error"]
+
+
+async def test_a_full_ingestion_queue_answers_429_and_stores_nothing(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    acme = await make_tenant(client, "Acme")
+    globex = await make_tenant(client, "Globex")
+    services.settings.max_queue_depth = 2
+    first = await upload(client, acme.admin, [fixture_file("acme", "policy.txt")])
+    assert first.status_code == 202
+    refused = await upload(
+        client, globex.admin, [fixture_file("globex", n) for n in ("policy.txt", "handbook.md")]
+    )
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "queue_full"
+    assert "ingestion queue is full (1 documents waiting, limit 2)" in refused.text
+    assert int(refused.headers["retry-after"]) >= 1
+    listed = await client.get("/v1/documents", headers=auth(globex.admin))
+    assert listed.json()["documents"] == []
+    # The same bytes again add no work; once the queue drains, uploads are accepted again.
+    again = await upload(client, acme.admin, [fixture_file("acme", "policy.txt")])
+    assert again.status_code == 202
+    services.worker.drain()
+    retried = await upload(
+        client, globex.admin, [fixture_file("globex", n) for n in ("policy.txt", "handbook.md")]
+    )
+    assert retried.status_code == 202

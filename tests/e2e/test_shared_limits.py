@@ -21,7 +21,7 @@ def test_a_key_gets_one_budget_across_two_processes(tmp_path: Path) -> None:
         "ENCLAVE_PARSE_ISOLATION": "thread",
     }
     first = Server(tmp_path / "data", env)
-    second = Server(tmp_path / "data", {**env, "ENCLAVE_RUN_WORKER": "false"})
+    second = Server(tmp_path / "data", {**env, "ENCLAVE_WORKERS": "external"})
     try:
         op = {"Authorization": f"Bearer {OPERATOR_KEY}"}
         with httpx.Client(timeout=30) as http:
