@@ -5,6 +5,7 @@ import json
 import re
 import uuid
 
+from opentelemetry import trace
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +29,7 @@ class RequestIdMiddleware:
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         token = logs.request_id_var.set(request_id)
+        trace.get_current_span().set_attribute("enclave.request_id", request_id)  # FastAPI's span
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

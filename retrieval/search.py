@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from opentelemetry import trace
 from sqlalchemy import String, cast, select
 
-from retrieval import sparse
+from retrieval import spans, sparse
 from retrieval.citations import Citation, cite
 from retrieval.embed import Embedder
 from retrieval.errors import RerankUnavailable
@@ -20,6 +21,7 @@ from tenancy.errors import IsolationViolation
 from tenancy.scope import Scope
 
 log = logging.getLogger("enclave.security")
+tracer = trace.get_tracer("enclave.retrieval")
 
 # Fetch a few more than asked so that dropped duplicates do not shorten the answer.
 OVERFETCH = 2
@@ -73,14 +75,43 @@ def search(
     scope: Scope, retriever: Retriever, request: SearchRequest, *, key_id: uuid.UUID | None
 ) -> SearchRecord:
     """Run `request` in the scope's tenant and record what it returned."""
+    with spans.span(tracer, "search", _span_attributes(scope, request)) as span:
+        record = _search(scope, retriever, request, key_id=key_id)
+        span.set_attribute("enclave.search.hits", len(record.results))
+        return record
+
+
+def _span_attributes(scope: Scope, request: SearchRequest) -> dict[str, str | int | bool]:
+    """What a trace may say about a search: never the query text."""
+    return {
+        "enclave.tenant.id": str(scope.tenant_id),
+        "enclave.search.mode": request.mode,
+        "enclave.search.top_k": request.top_k,
+        "enclave.search.rerank": request.rerank,
+        "enclave.search.filtered": request.filter != IndexFilter(),
+    }
+
+
+def _search(
+    scope: Scope, retriever: Retriever, request: SearchRequest, *, key_id: uuid.UUID | None
+) -> SearchRecord:
     if request.rerank and retriever.reranker is None:
         raise RerankUnavailable("reranking is not configured on this server")
     depth = _depth(retriever, request)
-    raw = retriever.index.query(scope.tenant_id, _index_query(retriever, request, depth))
+    raw = _query_index(scope, retriever, _index_query(retriever, request, depth))
     hits = _resolve(scope, _checked(scope, raw), depth)
     if request.rerank and retriever.reranker is not None:
         hits = _reranked(retriever.reranker, request, hits)
     return _record(scope, request, hits, key_id=key_id)
+
+
+def _query_index(scope: Scope, retriever: Retriever, query: IndexQuery) -> list[IndexHit]:
+    with spans.span(tracer, "search.index_query", {"enclave.search.limit": query.limit}) as span:
+        raw = retriever.index.query(scope.tenant_id, query)
+        span.set_attribute("enclave.search.candidates", len(raw))
+        # Equal scores (common after rank fusion) come back in an engine-dependent order;
+        # the id breaks ties so the same query gives the same answer on every replica.
+        return sorted(raw, key=lambda hit: (-hit.score, str(hit.id)))
 
 
 def _depth(retriever: Retriever, request: SearchRequest) -> int:
@@ -92,20 +123,22 @@ def _depth(retriever: Retriever, request: SearchRequest) -> int:
 
 def _index_query(retriever: Retriever, request: SearchRequest, depth: int) -> IndexQuery:
     needs_dense = request.mode != "sparse"
-    return IndexQuery(
-        mode=request.mode,
-        dense=retriever.embedder.embed_query(request.query) if needs_dense else [],
-        sparse=sparse.encode_query(request.query),
-        limit=depth * OVERFETCH,
-        filter=request.filter,
-        prefetch_limit=max(retriever.prefetch_limit, depth * OVERFETCH),
-        rrf_k=retriever.rrf_k,
-    )
+    with spans.span(tracer, "search.embed", {"enclave.search.dense": needs_dense}):
+        return IndexQuery(
+            mode=request.mode,
+            dense=retriever.embedder.embed_query(request.query) if needs_dense else [],
+            sparse=sparse.encode_query(request.query),
+            limit=depth * OVERFETCH,
+            filter=request.filter,
+            prefetch_limit=max(retriever.prefetch_limit, depth * OVERFETCH),
+            rrf_k=retriever.rrf_k,
+        )
 
 
 def _reranked(reranker: Reranker, request: SearchRequest, hits: list[Hit]) -> list[Hit]:
     """The top_k of `hits` re-scored by the cross-encoder, best first (ties keep fused order)."""
-    scores = reranker.rerank(request.query, [h.text for h in hits])
+    with spans.span(tracer, "search.rerank", {"enclave.search.candidates": len(hits)}):
+        scores = reranker.rerank(request.query, [h.text for h in hits])
     order = sorted(range(len(hits)), key=lambda i: -scores[i])[: request.top_k]
     return [replace(hits[i], rank=rank, score=scores[i]) for rank, i in enumerate(order, 1)]
 

@@ -11,7 +11,7 @@ from retrieval.index import VectorIndex
 from retrieval.points import IndexHit, IndexQuery
 from tenancy.ids import TenantId
 from tests.api.conftest import World
-from tests.factories import auth, fixture_file, ingest, search
+from tests.factories import auth, fixture_file, ingest, make_tenant, search
 
 MODES = ["dense", "sparse", "hybrid"]
 
@@ -181,3 +181,20 @@ async def test_a_passage_present_in_two_documents_is_returned_once(
     )
     texts = [h["text"] for h in response.json()["results"]]
     assert texts.count(passage) == 1
+
+
+async def test_equal_scores_come_back_in_chunk_id_order(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    acme = await make_tenant(client, "Acme")
+    # The same words in other orders: identical sparse vectors, so identical BM25 scores.
+    files = [
+        ("a.txt", b"gasket pressure valve"),
+        ("b.txt", b"valve gasket pressure"),
+        ("c.txt", b"pressure valve gasket"),
+    ]
+    await ingest(client, services, acme.admin, files)
+    hits = (await search(client, acme.reader, "gasket", mode="sparse", top_k=3)).json()["results"]
+    assert len(hits) == 3
+    assert len({h["score"] for h in hits}) == 1
+    assert [h["chunk_id"] for h in hits] == sorted(h["chunk_id"] for h in hits)
