@@ -7,11 +7,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors, migrate, services
+from api import errors, migrate, services, tracing
 from api.mcp import mount
 from api.metrics import Metrics, MetricsMiddleware
 from api.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
-from api.routes import audit, documents, health, jobs, keys, search, tenants, tools
+from api.routes import admin, audit, documents, health, jobs, keys, search, tenants, tools
 from api.settings import Settings
 from retrieval.embed import Embedder
 from tenancy import keys as tenancy_keys
@@ -26,30 +26,33 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tracer_provider = tracing.configure(config)
         built = services.build(config, embedder=embedder)
         try:
             migrate.upgrade(built.engine)
             _bootstrap_operator(built)
-            if config.run_worker:
+            if config.workers == "embedded":
                 built.worker.start()
             app.state.services = built
             async with mcp.running():
                 yield
         finally:
             built.close()
+            tracing.shutdown(tracer_provider)  # after the worker stopped: its spans are flushed too
 
     app = FastAPI(
         title="Enclave",
         version="1.0.0",
         description="Tenant-isolated retrieval with exact citations.",
         lifespan=lifespan,
+        telemetry=tracing.FASTAPI_TELEMETRY,
     )
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, upload_bytes=int(config.max_request_mb * 1024 * 1024))
     app.add_middleware(MetricsMiddleware, metrics=lambda: _metrics(app))
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    for module in (health, tenants, keys, documents, jobs, search, audit, tools):
+    for module in (health, tenants, keys, documents, jobs, search, audit, tools, admin):
         app.include_router(module.router)
     app.router.routes.append(mcp.route("/mcp"))
     return app

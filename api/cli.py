@@ -11,12 +11,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import typer
 
-from api import audit_cli
+from api import audit_cli, backup_cli
 
 app = typer.Typer(
     help="Enclave: tenant-isolated retrieval with exact citations.", no_args_is_help=True
 )
 app.add_typer(audit_cli.app, name="audit")
+app.command("backup")(backup_cli.backup)
+app.command("restore")(backup_cli.restore)
 
 GETTING_STARTED = """\
 Enclave is serving on {url}  (data in {data_dir})
@@ -43,6 +45,21 @@ def serve(
     url = f"http://{host}:{port}"
     typer.echo(GETTING_STARTED.format(url=url, data_dir=settings.data_dir.resolve()), err=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None, log_level="info")
+
+
+@app.command()
+def worker() -> None:
+    """Run an ingestion worker: claims queued documents from the shared database (SIGTERM
+    finishes the current batch). Start API processes with ENCLAVE_WORKERS=external."""
+    from api import logs, worker_cli
+    from api.settings import Settings
+
+    logs.configure()
+    try:
+        worker_cli.run(Settings())
+    except worker_cli.WorkerRefused as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command()

@@ -144,6 +144,19 @@ def require(*roles: Role) -> Callable[..., Context]:
     return dependency
 
 
+def index_writes(
+    session: SessionDep, services: ServicesDep, _caller: PrincipalDep
+) -> Iterator[None]:
+    """For routes that write to the index: hold the write gate through the commit, so that a
+    backup sees all of the request or none of it (the caller is authenticated first)."""
+    with services.gate.writing():
+        yield
+        session.commit()
+
+
+# Erasures use it: `dependencies=[IndexWrites]`.
+IndexWrites = Depends(index_writes, scope="function")
+
 OperatorCtx = Annotated[Context, Depends(require(Role.OPERATOR))]
 AdminCtx = Annotated[Context, Depends(require(Role.ADMIN))]
 ReaderCtx = Annotated[Context, Depends(require(Role.ADMIN, Role.READER))]

@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import backup_manifest as backup_errors
 from ingest import errors as ingest_errors
 from retrieval import errors as retrieval_errors
 from tenancy import errors as tenancy_errors
@@ -26,9 +27,13 @@ STATUS: dict[type[Exception], tuple[int, str]] = {
     ingest_errors.UnsupportedMediaType: (415, "unsupported_media_type"),
     ingest_errors.InvalidUpload: (422, "invalid_upload"),
     ingest_errors.ParseError: (422, "unparseable_document"),
+    ingest_errors.QueueFull: (429, "queue_full"),
     retrieval_errors.InvalidQuery: (422, "invalid_query"),
     retrieval_errors.RerankUnavailable: (422, "rerank_unavailable"),
     retrieval_errors.IndexUnavailable: (503, "index_unavailable"),
+    backup_errors.BackupUnsupported: (422, "backup_unsupported"),
+    backup_errors.InvalidBackupPath: (422, "invalid_backup_path"),
+    backup_errors.BackupExists: (409, "backup_exists"),
 }
 
 _HTTP_CODES = {
@@ -63,7 +68,7 @@ async def _domain(request: Request, exc: Exception) -> JSONResponse:
     if status >= 500:
         message = "internal error"
     headers = {}
-    if isinstance(exc, tenancy_errors.RateLimited):
+    if isinstance(exc, tenancy_errors.RateLimited | ingest_errors.QueueFull):
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, tenancy_errors.Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"
@@ -110,6 +115,7 @@ def install(app: FastAPI) -> None:
         tenancy_errors.TenancyError,
         ingest_errors.IngestError,
         retrieval_errors.RetrievalError,
+        backup_errors.BackupError,
     ):
         app.add_exception_handler(cls, _domain)
     app.add_exception_handler(RequestValidationError, _validation)

@@ -244,3 +244,28 @@ class AuditVerification(BaseModel):
 class Health(BaseModel):
     status: str
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class BackupIn(Input):
+    path: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="A new folder on the server, inside ENCLAVE_BACKUP_DIR (absolute path).",
+    )
+
+
+class BackupCounts(BaseModel):
+    tenants: int
+    documents: int
+    chunks: int
+    shards: int
+    blobs: int
+    bytes: int
+
+
+class BackupOut(BaseModel):
+    path: str
+    created_at: datetime
+    revision: str | None
+    counts: BackupCounts
+    seconds: float

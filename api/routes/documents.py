@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import ValidationError
 
-from api.deps import AdminCtx, ReaderCtx, ServicesDep
+from api.deps import AdminCtx, IndexWrites, ReaderCtx, ServicesDep
 from api.schemas import (
     MAX_INT,
     DocumentList,
@@ -51,7 +51,8 @@ def upload_documents(
     incoming = [_read(f, settings.max_upload_bytes) for f in files]
     queued = upload.enqueue(ctx.scope, services.blobs, upload.accept(incoming, options), options)
     ctx.record([str(d.id) for _, d in queued.items], job_id=str(queued.job.id))
-    services.worker.wake()
+    if services.settings.workers == "embedded":
+        services.worker.wake()
     docs = [
         UploadedDocument(id=d.id, filename=d.filename, status=d.status, duplicate=i.duplicate)
         for i, d in queued.items
@@ -65,6 +66,7 @@ def _options(settings: Settings, meta: UploadMetadata, quota: Quota) -> upload.U
         tags=tuple(meta.tags),
         external_id=meta.external_id,
         max_file_bytes=settings.max_upload_bytes,
+        max_queue_depth=settings.max_queue_depth,
         archive_limits=ArchiveLimits(
             max_members=settings.max_archive_members,
             max_member_bytes=settings.max_upload_bytes,
@@ -139,7 +141,7 @@ def _quote(name: str) -> str:
     return quote(name, safe="")
 
 
-@router.delete("/{document_id}", name="document.delete")
+@router.delete("/{document_id}", name="document.delete", dependencies=[IndexWrites])
 def delete_document(document_id: uuid.UUID, ctx: AdminCtx, services: ServicesDep) -> Receipt:
     """Erase a document: rows, chunks, vectors and the stored file; returns a receipt."""
     receipt = erasure.delete_document(ctx.scope, services.index, services.blobs, document_id)

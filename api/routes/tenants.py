@@ -5,7 +5,7 @@ from dataclasses import asdict
 
 from fastapi import APIRouter, Query
 
-from api.deps import OperatorCtx, ServicesDep
+from api.deps import IndexWrites, OperatorCtx, ServicesDep
 from api.schemas import (
     MAX_INT,
     KeyIn,
@@ -59,7 +59,7 @@ def set_tenant_limits(tenant_id: uuid.UUID, body: TenantLimits, ctx: OperatorCtx
     return TenantOut.of(tenant)
 
 
-@router.delete("/{tenant_id}", name="tenant.delete")
+@router.delete("/{tenant_id}", name="tenant.delete", dependencies=[IndexWrites])
 def delete_tenant(tenant_id: uuid.UUID, ctx: OperatorCtx, services: ServicesDep) -> Receipt:
     """Erase everything of a tenant; the receipt counts what was removed."""
     receipt = erasure.delete_tenant(ctx.session, services.index, services.blobs, tenant_id)
