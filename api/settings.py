@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,8 +13,18 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ENCLAVE_", extra="ignore")
 
     data_dir: Path = Field(Path("./data"), description="Where the embedded stores live.")
+    backup_dir: Path | None = Field(
+        None,
+        description="The only folder `enclave backup` (`POST /v1/admin/backups`) may write "
+        "into; default: `backups` next to the data dir.",
+    )
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default: SQLite file in the data dir."
+    )
+    blob_dir: Path | None = Field(
+        None,
+        description="Where original files are stored (content-addressed); default: "
+        "`<data_dir>/blobs`. Point API and workers at one shared volume when scaled out.",
     )
     qdrant_url: str | None = Field(
         None,
@@ -22,7 +32,13 @@ class Settings(BaseSettings):
         "default: the embedded Qdrant Edge engine in the data dir.",
     )
     qdrant_api_key: str | None = Field(None, description="API key of the Qdrant server.")
-    edge_max_open_shards: int = Field(64, ge=1, description="Embedded engine: open tenant shards.")
+    edge_max_open_shards: int = Field(
+        64,
+        ge=1,
+        description="Embedded engine: tenant shards kept open (least recently used closed "
+        "first). An open shard holds ~24 MB of RSS for a small tenant (mostly mmapped index "
+        "pages the kernel can reclaim), more for a large one; opening one costs ~35 ms.",
+    )
     edge_hnsw_threshold: int = Field(
         20_000, ge=1000, description="Embedded engine: points before a tenant gets an HNSW index."
     )
@@ -56,6 +72,13 @@ class Settings(BaseSettings):
     )
     parse_timeout_s: float = Field(120.0, gt=0, description="Time limit to parse one file.")
     parse_memory_mb: int = Field(3072, ge=256, description="Address-space cap of a parser process.")
+    parse_idle_s: float = Field(
+        300.0,
+        ge=0,
+        description="The parser process (~650 MB warm) starts on the first upload and stops "
+        "after this many seconds without one; the next upload waits ~10 s for a new one. "
+        "0: start it with the server and keep it.",
+    )
     redis_url: str | None = Field(
         None, description="Redis for rate limits shared by several API processes."
     )
@@ -66,13 +89,44 @@ class Settings(BaseSettings):
     max_documents: int | None = Field(None, ge=1, description="Documents per tenant.")
     max_bytes: int | None = Field(None, ge=1, description="Stored bytes per tenant.")
     max_chunks: int | None = Field(None, ge=1, description="Chunks per tenant.")
-    run_worker: bool = Field(True, description="Run the ingestion worker inside the API process.")
+    workers: Literal["embedded", "external"] = Field(
+        "embedded",
+        description="`embedded`: the API process indexes uploads itself; `external`: it only "
+        "queues them for `enclave worker` processes (which need a shared database and a "
+        "Qdrant server).",
+    )
+    worker_lease_s: float = Field(
+        60.0, ge=1, description="How long a worker's claim on a document lasts unrenewed."
+    )
+    worker_poll_s: float = Field(1.0, gt=0, description="How often an idle worker looks for work.")
+    worker_max_attempts: int = Field(
+        5, ge=1, description="Claims of one document before it is failed as a worker-killer."
+    )
+    max_queue_depth: int | None = Field(
+        10_000,
+        ge=1,
+        description="Documents waiting for indexing (all tenants) before uploads get 429.",
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None,
+        # The standard variable works too: it is what collectors' docs tell operators to set.
+        validation_alias=AliasChoices(
+            "ENCLAVE_OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
+        ),
+        description="OTLP/HTTP collector base URL (or the standard `OTEL_EXPORTER_OTLP_ENDPOINT`): "
+        "traces go to `<url>/v1/traces`; unset: no tracing.",
+    )
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite under the data dir."""
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'enclave.db').resolve()}"
+
+    @property
+    def blobs_path(self) -> Path:
+        """The blob directory, defaulting to `<data_dir>/blobs`."""
+        return self.blob_dir or self.data_dir / "blobs"
 
     @property
     def max_upload_bytes(self) -> int:

@@ -1,5 +1,6 @@
 """Helpers shared by the benchmarks: a real `enclave serve` child, RSS sampling, text, stats."""
 
+import itertools
 import math
 import os
 import random
@@ -11,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -95,42 +97,156 @@ def child_env(data_dir: Path, extra: dict[str, str] | None = None) -> dict[str, 
     return env
 
 
-class RssSampler:
-    """Samples the RSS of a process plus all its children every `interval` s; keeps the peak."""
+@dataclass(frozen=True)
+class ProcMemory:
+    """One process's memory from /proc/PID/status (kernel counters: cheap to read), bytes."""
 
-    def __init__(self, pid: int, interval: float = 0.25) -> None:
-        self._pid, self._interval = pid, interval
+    rss: int
+    anon: int
+    file: int
+    hwm: int
+
+    @classmethod
+    def read(cls, pid: int) -> "ProcMemory | None":
+        """The process's counters, or None once it is gone."""
+        try:
+            text = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return None
+        kib = {k: int(v.split()[0]) * 1024 for k, v in _STATUS.findall(text)}
+        return cls(
+            kib.get("VmRSS", 0), kib.get("RssAnon", 0), kib.get("RssFile", 0), kib.get("VmHWM", 0)
+        )
+
+
+_STATUS = re.compile(r"^(VmRSS|RssAnon|RssFile|VmHWM):\s+(\d+ kB)", re.MULTILINE)
+
+
+@dataclass
+class TreeSample:
+    """The server process and its children (parser pool, HNSW build) at one instant."""
+
+    server: ProcMemory
+    children: dict[str, ProcMemory] = field(default_factory=dict)
+
+    @property
+    def rss(self) -> int:
+        """RSS summed over the tree; pages shared by processes (libraries) count once each."""
+        return self.server.rss + sum(c.rss for c in self.children.values())
+
+    @property
+    def children_rss(self) -> int:
+        """RSS summed over the children only."""
+        return sum(c.rss for c in self.children.values())
+
+
+def pss(pid: int) -> int:
+    """Proportional set size in bytes (shared pages split between their users); 0 if gone.
+
+    Reading smaps_rollup walks the page tables: tens of ms for a large process, so it is
+    sampled less often than RSS."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    match = re.search(r"^Pss:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) * 1024 if match else 0
+
+
+class RssSampler:
+    """Samples the memory of a process and all its children; keeps the peak and its breakdown.
+
+    RSS (from /proc/PID/status) every `interval` s. RSS counts file pages a process maps
+    (shard files Edge mmaps, shared libraries) as well as anonymous memory; the anon/file
+    split is kept per process. The tree sum double-counts libraries mapped by both the
+    server and a child, so PSS summed over the tree (each shared page split between its
+    users) is sampled too, every `pss_every` samples.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.25, pss_every: int = 8) -> None:
+        self._pid, self._interval, self._pss_every = pid, interval, pss_every
         self.peak = 0
         self.last = 0
+        self.at_peak: TreeSample | None = None
+        self.children_peak = 0
+        self.pss_peak = 0
+        self.server_hwm = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    def sample(self) -> int:
-        """Current RSS of the tree in bytes (0 once the process is gone)."""
+    def sample(self) -> TreeSample | None:
+        """The tree now (None once the server is gone)."""
+        server = ProcMemory.read(self._pid)
+        if server is None:
+            return None
+        tree = TreeSample(server)
+        for child in self._children():
+            memory = ProcMemory.read(child.pid)
+            if memory is not None:
+                tree.children[_label(child)] = memory
+        return tree
+
+    def _children(self) -> list[psutil.Process]:
         try:
-            root = psutil.Process(self._pid)
-            procs = [root, *root.children(recursive=True)]
+            return list(psutil.Process(self._pid).children(recursive=True))
         except psutil.Error:
-            return 0
-        total = 0
-        for proc in procs:
-            try:
-                total += proc.memory_info().rss
-            except psutil.Error:
-                continue
-        return total
+            return []
+
+    def _tree_pss(self) -> int:
+        return pss(self._pid) + sum(pss(child.pid) for child in self._children())
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            self.last = self.sample() or self.last
-            self.peak = max(self.peak, self.last)
+        for count in itertools.count():
+            if self._stop.is_set():
+                return
+            tree = self.sample()
+            if tree is not None:
+                self._record(tree, count)
             self._stop.wait(self._interval)
+
+    def _record(self, tree: TreeSample, count: int) -> None:
+        self.last = tree.rss
+        self.server_hwm = max(self.server_hwm, tree.server.hwm)
+        if tree.rss > self.peak:
+            self.peak, self.at_peak = tree.rss, tree
+        self.children_peak = max(self.children_peak, tree.children_rss)
+        if count % self._pss_every == 0:
+            self.pss_peak = max(self.pss_peak, self._tree_pss())
 
     def stop(self) -> None:
         """Stop sampling."""
         self._stop.set()
         self._thread.join()
+
+    def describe(self) -> str:
+        """The peak and what it was made of, as one line of text."""
+        at = self.at_peak
+        if at is None:
+            return "no sample"
+        kids = ", ".join(f"{name} {mib(m.rss)}" for name, m in sorted(at.children.items()))
+        return (
+            f"peak RSS {mib(self.peak)} = server {mib(at.server.rss)} "
+            f"(anon {mib(at.server.anon)}, file-backed {mib(at.server.file)}) "
+            f"+ children {mib(at.children_rss)} ({kids or 'none'}); "
+            f"peak PSS of the tree {mib(self.pss_peak)}; server VmHWM {mib(self.server_hwm)}"
+        )
+
+
+def _label(process: psutil.Process) -> str:
+    """A short name for a server child, from its command line."""
+    try:
+        line = " ".join(process.cmdline())
+    except psutil.Error:
+        return f"pid {process.pid}"
+    for needle, name in (
+        ("resource_tracker", "mp-tracker"),
+        ("spawn_main", "parser"),
+        ("optimize()", "hnsw-build"),
+    ):
+        if needle in line:
+            return f"{name} {process.pid}"
+    return f"pid {process.pid}"
 
 
 class Server:

@@ -37,7 +37,11 @@ What is measured
     first `EdgeIndex.query` of a never-opened tenant shard (it opens it).
   * The server runs with its per-key/per-tenant rate limits lifted (see
     `common.NO_RATE_LIMITS`): the benchmark measures capacity, not the limiter.
-  * Peak RSS of the server process (and children), sampled every 0.25 s.
+  * Server memory: RSS of the server process and of its children (the parser pool, an
+    HNSW build), from /proc/PID/status every 0.25 s; the peak of their sum, with the
+    server's anonymous vs file-backed (mmapped shard files, libraries) split and each
+    child's share; the same at each phase; the tree's PSS (shared library pages split
+    between the processes instead of counted in each); the server's VmHWM.
 
 Run: `python benchmarks/search.py` (10k + 1,000×100), `--large` (adds 100k), `--quick`.
 The machine is shared: figures are indicative.
@@ -54,6 +58,7 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 import argparse
 import hashlib
 import itertools
+import os
 import random
 import statistics
 import tempfile
@@ -74,7 +79,17 @@ from sqlalchemy import insert
 
 from api import migrate
 from api.settings import Settings
-from benchmarks.common import TOPICS, Server, mib, paragraph, percentile, query_text, sentence
+from benchmarks.common import (
+    TOPICS,
+    RssSampler,
+    Server,
+    TreeSample,
+    mib,
+    paragraph,
+    percentile,
+    query_text,
+    sentence,
+)
 from retrieval import sparse
 from retrieval.edge import EdgeIndex
 from retrieval.embed import SentenceTransformerEmbedder
@@ -127,6 +142,7 @@ class Scenario:
     tenants: list[BenchTenant]
     load_s: float = 0.0
     hnsw_s: float | None = None
+    hnsw_rss: int = 0
 
 
 @dataclass(frozen=True)
@@ -275,12 +291,16 @@ class Loader:
             for row, vector in zip(rows, vectors, strict=True)
         ]
 
-    def optimize(self, tenant: BenchTenant) -> float:
-        """Build HNSW for a big tenant now (blocking); seconds taken."""
+    def optimize(self, tenant: BenchTenant) -> tuple[float, int]:
+        """Build HNSW for a big tenant now (blocking); seconds taken, peak RSS of the child."""
         started = time.perf_counter()
-        if not self.index.optimize_if_needed(tenant.id):
-            raise RuntimeError(f"HNSW build did not run for {tenant.chunks} points")
-        return time.perf_counter() - started
+        sampler = RssSampler(os.getpid(), pss_every=10**9)  # the build runs in a child of ours
+        try:
+            if not self.index.optimize_if_needed(tenant.id):
+                raise RuntimeError(f"HNSW build did not run for {tenant.chunks} points")
+        finally:
+            sampler.stop()
+        return time.perf_counter() - started, sampler.children_peak
 
     def close(self) -> None:
         """Flush and close the shards and the database."""
@@ -303,14 +323,14 @@ def load(loader: Loader, opts: Options) -> list[Scenario]:
             )
         )
     scenarios = []
-    for name, count, chunks in plan:
+    for name, count, chunks in [entry for entry in plan if entry[2] > 0]:
         console.print(f"loading {name}: {count} tenant(s) × {chunks:,} chunks…")
         started = time.perf_counter()
         scenario = Scenario(name, [loader.tenant(f"{name}-{i}", chunks) for i in range(count)])
         scenario.load_s = time.perf_counter() - started
         if chunks >= loader.settings.edge_hnsw_threshold:
             console.print(f"  building HNSW for {chunks:,} points…")
-            scenario.hnsw_s = loader.optimize(scenario.tenants[0])
+            scenario.hnsw_s, scenario.hnsw_rss = loader.optimize(scenario.tenants[0])
         scenarios.append(scenario)
     return scenarios
 
@@ -421,18 +441,31 @@ def cold_queries(
     return first, second, errors
 
 
+@dataclass
+class Served:
+    """What one server run measured."""
+
+    cells: list[Cell]
+    cold: tuple[list[float], list[float], int]
+    memory: RssSampler
+    phases: list[tuple[str, TreeSample | None]]
+    startup_s: float
+
+
 def serve_and_measure(
     data_dir: Path,
     scenarios: list[Scenario],
     opts: Options,
     embedder: SentenceTransformerEmbedder,
-) -> tuple[list[Cell], tuple[list[float], list[float], int], int, float]:
+) -> Served:
     """Start the server, run every cell and the cold-tenant queries; stop it."""
     cells: list[Cell] = []
     multi = next(s for s in scenarios if len(s.tenants) > 1)
     with Server(data_dir) as server:
         console.print(f"server up in {server.startup_s:.1f} s; cold-tenant queries…")
+        phases = [("started", server.rss.sample())]
         cold = cold_queries(server.url, multi.tenants[: opts.cold], opts.seed)
+        phases.append((f"after {opts.cold} cold tenants", server.rss.sample()))
         for scenario in scenarios:
             group = scenario.tenants if len(scenario.tenants) == 1 else multi.tenants[: opts.cold]
             label = (
@@ -444,8 +477,9 @@ def serve_and_measure(
                 console.print(f"  {label} {mode} ×{clients}…")
                 probe = embedder if clients == 1 else None
                 cells.append(run_cell(server.url, label, group, mode, clients, opts, probe))
+            phases.append((f"after {label}", server.rss.sample()))
         server.stop()
-        return cells, cold, server.rss.peak, server.startup_s
+        return Served(cells, cold, server.rss, phases, server.startup_s)
 
 
 # ---------------------------------------------------------------- floor
@@ -525,12 +559,14 @@ def ms(seconds: float) -> str:
 def load_table(scenarios: list[Scenario]) -> Table:
     """How long loading and HNSW builds took."""
     table = Table(title="Load (direct writes through EdgeIndex + SQL, before the server starts)")
-    for name in ("scenario", "tenants", "chunks", "load s", "HNSW build s"):
+    names = ("scenario", "tenants", "chunks", "load s", "HNSW build s", "HNSW child peak RSS")
+    for name in names:
         table.add_column(name, justify="left" if name == "scenario" else "right")
     for s in scenarios:
         chunks = sum(t.chunks for t in s.tenants)
         hnsw = f"{s.hnsw_s:.1f}" if s.hnsw_s is not None else "- (exact search)"
-        table.add_row(s.name, str(len(s.tenants)), f"{chunks:,}", f"{s.load_s:.1f}", hnsw)
+        rss = mib(s.hnsw_rss) if s.hnsw_s is not None else "-"
+        table.add_row(s.name, str(len(s.tenants)), f"{chunks:,}", f"{s.load_s:.1f}", hnsw, rss)
     return table
 
 
@@ -617,11 +653,9 @@ def floor_table(floors: dict[tuple[str, str], Floor], cold_floor: list[float]) -
     return table
 
 
-def cold_table(
-    cold: tuple[list[float], list[float], int], peak_rss: int, startup_s: float
-) -> Table:
-    """Cold-tenant first queries vs second queries, and server memory."""
-    first, second, errors = cold
+def cold_table(served: Served) -> Table:
+    """Cold-tenant first queries vs second queries, and server start-up time."""
+    first, second, errors = served.cold
     table = Table(
         title="Multi-tenant: first search to tenants not yet queried (HTTP, hybrid, sequential)"
     )
@@ -643,9 +677,29 @@ def cold_table(
         ms(max(second)),
         "",
     )
+    table.caption = f"server startup {served.startup_s:.1f} s"
+    return table
+
+
+def memory_table(served: Served) -> Table:
+    """Server memory at each phase, and the whole run's peak with its breakdown."""
+    table = Table(title="Server memory (RSS from /proc/PID/status; children = parser, HNSW build)")
+    for name in ("when", "tree RSS", "server RSS", "server anon", "server file-backed"):
+        table.add_column(name, justify="left" if name == "when" else "right")
+    table.add_column("children RSS", justify="right")
+    rows = [*served.phases, ("peak (sampled every 0.25 s)", served.memory.at_peak)]
+    for when, tree in rows:
+        if tree is None:
+            continue
+        server = tree.server
+        kids = ", ".join(f"{k} {mib(m.rss)}" for k, m in sorted(tree.children.items()))
+        cells = (tree.rss, server.rss, server.anon, server.file)
+        table.add_row(when, *(mib(v) for v in cells), kids or "-")
     table.caption = (
-        f"server peak RSS (process + children, whole run): {mib(peak_rss)}; "
-        f"startup {startup_s:.1f} s"
+        f"peak PSS of the tree (shared pages split between processes; sampled every 2 s): "
+        f"{mib(served.memory.pss_peak)}; server VmHWM (kernel's own peak RSS of the server "
+        f"process): {mib(served.memory.server_hwm)}. File-backed pages are mmapped shard "
+        "files and libraries: clean, so the kernel can drop them under memory pressure."
     )
     return table
 
@@ -656,7 +710,9 @@ def cold_table(
 def parse_args() -> Options:
     """Read the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--chunks", type=int, default=10_000, help="chunks of the single tenant")
+    parser.add_argument(
+        "--chunks", type=int, default=10_000, help="chunks of the single tenant (0: skip it)"
+    )
     parser.add_argument(
         "--tenants", type=int, default=1000, help="tenants of the multi-tenant scenario"
     )
@@ -710,12 +766,13 @@ def main() -> None:
         finally:
             loader.close()
         console.print(load_table(scenarios))
-        cells, cold, peak_rss, startup_s = serve_and_measure(data_dir, scenarios, opts, embedder)
+        served = serve_and_measure(data_dir, scenarios, opts, embedder)
         console.print("floor (in-process)…")
         floors, cold_floor = measure_floor(data_dir, embedder, scenarios, opts)
-    console.print(cells_table(cells, floors))
+    console.print(cells_table(served.cells, floors))
     console.print(floor_table(floors, cold_floor))
-    console.print(cold_table(cold, peak_rss, startup_s))
+    console.print(cold_table(served))
+    console.print(memory_table(served))
 
 
 if __name__ == "__main__":

@@ -67,6 +67,9 @@ class EdgeIndex:
         if background_optimize:
             self._worker = threading.Thread(target=self._work, name="edge-hnsw", daemon=True)
             self._worker.start()
+        self._evicted: queue.SimpleQueue[_Slot | None] = queue.SimpleQueue()
+        self._closer = threading.Thread(target=self._close_evicted, name="edge-close", daemon=True)
+        self._closer.start()
 
     def upsert(self, tenant_id: TenantId, points: Sequence[IndexPoint]) -> None:
         """Insert or overwrite points in the tenant's shard."""
@@ -115,6 +118,23 @@ class EdgeIndex:
             shard = self._open(slot, create=False)
             return shard.count(request) if shard else 0
 
+    def snapshot(self, dest: Path) -> int:
+        """Flush and copy every tenant's shard into `dest`; returns how many were copied.
+
+        Writes must be paused by the caller (a backup); a tenant's queries wait only while
+        its own shard is copied."""
+        dest.mkdir(parents=True, exist_ok=True)
+        copied = 0
+        for live in files.shards(self._root):
+            slot = self._slot(TenantId(uuid.UUID(live.name)))
+            with slot.lock:
+                if slot.shard is not None:
+                    slot.shard.flush()
+                elif not slot.building:
+                    files.recover(slot.live)
+                copied += files.copy_into(slot.live, dest)
+        return copied
+
     def close(self) -> None:
         """Stop the optimizer (waits for a running build) and flush and close every shard."""
         with self._mutex:
@@ -123,13 +143,15 @@ class EdgeIndex:
         if self._worker is not None:
             self._queue.put(None)
             self._worker.join()
+        self._evicted.put(None)
+        self._closer.join()
         for slot in slots:
             with slot.lock:
                 self._close_slot(slot)
 
     @property
     def open_shards(self) -> int:
-        """How many shards are open now (normally at most `max_open_shards`)."""
+        """Shards in the LRU, at most `max_open_shards` (evicted ones close in the background)."""
         with self._mutex:
             return len(self._lru)
 
@@ -245,19 +267,29 @@ class EdgeIndex:
         return shard
 
     def _touch(self, slot: _Slot) -> None:
-        """Mark the slot most recent; close least-recent idle shards beyond the cap."""
+        """Mark the slot most recent; evict least-recent shards beyond the cap."""
         with self._mutex:
             self._lru[slot.live.name] = slot
             self._lru.move_to_end(slot.live.name)
             excess = len(self._lru) - self._max_open
             victims = [s for s in self._lru.values() if s is not slot][: max(0, excess)]
+            for victim in victims:
+                del self._lru[victim.live.name]
         for victim in victims:
-            # Never wait for another slot's lock while holding one: a busy shard stays open.
-            if victim.lock.acquire(blocking=False):
+            # A close flushes (~15 ms): not on the request that opened another tenant's shard.
+            self._evicted.put(victim)
+
+    def _close_evicted(self) -> None:
+        """Background thread: close evicted shards, unless used (back in the LRU) meanwhile."""
+        while (slot := self._evicted.get()) is not None:
+            with slot.lock:
+                with self._mutex:
+                    if slot.live.name in self._lru:
+                        continue
                 try:
-                    self._close_slot(victim)
-                finally:
-                    victim.lock.release()
+                    self._close_slot(slot)
+                except Exception:
+                    log.exception("closing the shard %s failed", slot.live.name)
 
     def _close_slot(self, slot: _Slot) -> None:
         """Flush and close the slot's shard (caller holds its lock)."""

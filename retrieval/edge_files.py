@@ -5,9 +5,12 @@ would freeze every thread of the service, so it runs in a child process on a cop
 of the shard; the copy is then swapped in with two renames.
 """
 
+import errno
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 # Only qdrant_edge is imported in the child: no project code, no shell.
@@ -91,3 +94,53 @@ def write_marker(live: Path, points: int) -> None:
     tmp = marker(live).with_suffix(".tmp")
     tmp.write_text(str(points))
     tmp.replace(marker(live))
+
+
+def shards(root: Path) -> list[Path]:
+    """Every tenant's shard directory under `root`, also one a crash left mid-swap."""
+    names = {p.name.removesuffix(".old") for p in root.iterdir() if p.is_dir()}
+    hexdigits = set("0123456789abcdef")
+    return sorted(root / n for n in names if len(n) == 32 and set(n) <= hexdigits)
+
+
+def copy_into(live: Path, dest: Path) -> bool:
+    """Copy a flushed shard and its HNSW marker (the caller holds its lock); False if absent."""
+    if not live.exists():
+        return False
+    shutil.copytree(live, dest / live.name, copy_function=copy_sparse)
+    if marker(live).exists():
+        shutil.copy2(marker(live), dest / marker(live).name)
+    return True
+
+
+def copy_sparse(src: str | Path, dst: str | Path) -> None:
+    """Copy a file, leaving its holes holes: shard files are mostly preallocated zeros (a
+    tenant's 1 MB of data sits in ~200 MB of files), and a plain copy would write them all."""
+    with open(src, "rb") as source, open(dst, "wb") as target:
+        size = os.fstat(source.fileno()).st_size
+        for start, end in data_ranges(source.fileno(), size):
+            for offset in range(start, end, _BLOCK):
+                block = os.pread(source.fileno(), min(_BLOCK, end - offset), offset)
+                os.pwrite(target.fileno(), block, offset)
+        target.truncate(size)
+    shutil.copystat(src, dst)
+
+
+_BLOCK = 1 << 20
+
+
+def data_ranges(fd: int, size: int) -> Iterator[tuple[int, int]]:
+    """The (start, end) of each stretch of an open file that holds data; holes are skipped."""
+    if not hasattr(os, "SEEK_DATA"):
+        yield 0, size
+        return
+    offset = 0
+    while offset < size:
+        try:
+            start = os.lseek(fd, offset, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # nothing but a hole up to the end
+                return
+            raise
+        offset = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+        yield start, offset
