@@ -9,7 +9,7 @@ from functools import partial
 from typing import TypeVar
 
 from opentelemetry import trace
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from ingest import gate as write_gate
 from ingest import leases, quota
@@ -89,38 +89,63 @@ def process_batch(pipeline: Pipeline, document_ids: Sequence[uuid.UUID], *, owne
 
 def prepare_batch(pipeline: Pipeline, document_ids: Sequence[uuid.UUID], *, owner: str) -> Batch:
     """Parse and chunk documents leased to `owner` (a worker does this for the next batch
-    while the encoder works on the current one); unparseable ones end `failed` here."""
+    while the encoder works on the current one); unparseable ones, and those past their
+    tenant's chunk quota, end `failed` here."""
     counts = {"enclave.ingest.documents": len(document_ids)}
     span = spans.start(tracer, "ingest.batch", counts)
     with spans.within(span):
-        prepared = [p for p in (_prepare(pipeline, d, owner) for d in document_ids) if p]
+        sources = _load_all(pipeline, document_ids, owner)
+        parsed = (_guarded(pipeline, s, partial(_parse_one, pipeline, s)) for s in sources)
+        prepared = _within_quota(pipeline, [p for p in parsed if p is not None])
         span.set_attribute("enclave.ingest.parsed", len(prepared))
     return Batch(list(document_ids), prepared, span)
 
 
 def index_batch(pipeline: Pipeline, batch: Batch) -> None:
+    """`embed_batch`, then `store_batch`."""
+    store_batch(pipeline, batch, embed_batch(pipeline, batch))
+
+
+def embed_batch(pipeline: Pipeline, batch: Batch) -> list[list[list[float]]] | None:
     """Embed all the batch's chunks together (the encoder is several times faster on full
-    batches than on one small document at a time), then store each document, which still
-    ends `ready` or `failed` on its own."""
+    batches than on one small document at a time): each document's vectors, or None when
+    the encoder failed (and with it, every document of the batch)."""
+    with spans.within(batch.span):
+        return _embed_all(pipeline, batch.prepared)
+
+
+def store_batch(pipeline: Pipeline, batch: Batch, vectors: list[list[list[float]]] | None) -> None:
+    """Store each embedded document, which still ends `ready` or `failed` on its own (a
+    worker does this while the encoder embeds the next batch)."""
     with spans.within(batch.span, end=True):
-        vectors = _embed_all(pipeline, batch.prepared)
         if vectors is None:
             return
         for item, item_vectors in zip(batch.prepared, vectors, strict=True):
             _guarded(pipeline, item.source, partial(_store, pipeline, item, item_vectors))
 
 
-def _prepare(pipeline: Pipeline, document_id: uuid.UUID, owner: str) -> Prepared | None:
-    source = _load(pipeline, document_id, owner)
-    if source is None:
-        return None
-    return _guarded(pipeline, source, partial(_parse_within_quota, pipeline, source))
+def _within_quota(pipeline: Pipeline, parsed: list[Prepared]) -> list[Prepared]:
+    """Spend each tenant's chunk budget in batch order; fail the documents it cannot fit."""
+    budgets: dict[TenantId, quota.ChunkBudget] = {}
+    for item in parsed:
+        if item.source.tenant_id not in budgets:
+            budgets[item.source.tenant_id] = _chunk_budget(pipeline, item.source.tenant_id)
+    spent = (
+        _guarded(pipeline, item.source, partial(_spend, budgets[item.source.tenant_id], item))
+        for item in parsed
+    )
+    return [item for item in spent if item is not None]
 
 
-def _parse_within_quota(pipeline: Pipeline, source: Source) -> Prepared:
-    chunked = _parse(pipeline, source)
-    _check_quota(pipeline, source, len(chunked.chunks))
-    return Prepared(source, chunked)
+def _spend(budget: quota.ChunkBudget, item: Prepared) -> Prepared:
+    budget.spend(len(item.chunked.chunks))
+    return item
+
+
+def _chunk_budget(pipeline: Pipeline, tenant_id: TenantId) -> quota.ChunkBudget:
+    with pipeline.sessions() as session:
+        limits = tenants.quota(tenants.get(session, tenant_id), pipeline.quota)
+        return quota.chunk_budget(Scope(session, tenant_id), limits)
 
 
 def _guarded(pipeline: Pipeline, source: Source, step: Callable[[], T]) -> T | None:
@@ -155,21 +180,37 @@ def _embed_all(pipeline: Pipeline, prepared: list[Prepared]) -> list[list[list[f
     return out
 
 
+def _load_all(pipeline: Pipeline, document_ids: Sequence[uuid.UUID], owner: str) -> list[Source]:
+    """The documents still leased to `owner`, in the order given, read in one query."""
+    with pipeline.sessions() as session:
+        rows = session.scalars(select(Document).where(Document.id.in_(document_ids)))
+        by_id = {doc.id: doc for doc in rows if leases.holds(doc, owner)}
+        return [_source(by_id[i], owner) for i in document_ids if i in by_id]
+
+
 def _load(pipeline: Pipeline, document_id: uuid.UUID, owner: str) -> Source | None:
     with pipeline.sessions() as session:
         doc = session.get(Document, document_id)
         if doc is None or not leases.holds(doc, owner):
             return None
-        payload = PointPayload(
-            tenant_id=doc.tenant_id,
-            document_id=doc.id,
-            version=doc.version,
-            media_type=doc.media_type,
-            created_at=doc.created_at,
-            tags=tuple(doc.tags),
-        )
-        tenant = TenantId(doc.tenant_id)
-        return Source(doc.id, tenant, doc.sha256, doc.media_type, doc.filename, payload, owner)
+        return _source(doc, owner)
+
+
+def _source(doc: Document, owner: str) -> Source:
+    payload = PointPayload(
+        tenant_id=doc.tenant_id,
+        document_id=doc.id,
+        version=doc.version,
+        media_type=doc.media_type,
+        created_at=doc.created_at,
+        tags=tuple(doc.tags),
+    )
+    tenant = TenantId(doc.tenant_id)
+    return Source(doc.id, tenant, doc.sha256, doc.media_type, doc.filename, payload, owner)
+
+
+def _parse_one(pipeline: Pipeline, source: Source) -> Prepared:
+    return Prepared(source, _parse(pipeline, source))
 
 
 def _parse(pipeline: Pipeline, source: Source) -> Chunked:
@@ -196,14 +237,6 @@ def _span_attributes(source: Source) -> dict[str, str | int]:
         "enclave.document.id": str(source.id),
         "enclave.document.media_type": source.media_type,
     }
-
-
-def _check_quota(pipeline: Pipeline, source: Source, adding: int) -> None:
-    with pipeline.sessions() as session:
-        tenant = tenants.get(session, source.tenant_id)
-        quota.check_chunks(
-            Scope(session, source.tenant_id), tenants.quota(tenant, pipeline.quota), adding
-        )
 
 
 @write_gate.writes

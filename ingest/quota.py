@@ -34,9 +34,27 @@ def check_upload(scope: Scope, quota: Quota, new_sizes: Sequence[int]) -> None:
         raise QuotaExceeded(f"chunk quota of {quota.max_chunks} reached ({chunks} indexed)")
 
 
-def check_chunks(scope: Scope, quota: Quota, adding: int) -> None:
-    """Refuse to index a document whose chunks would pass the chunk quota."""
-    _check("chunk", quota.max_chunks, usage(scope)[2], adding)
+class ChunkBudget:
+    """What is left of a tenant's chunk quota, spent document by document within a batch.
+
+    Checked one document at a time against the stored count, two documents of one batch
+    could each fit and together pass the quota; a budget counts them both.
+    """
+
+    def __init__(self, limit: int | None, used: int) -> None:
+        self.limit, self.used = limit, used
+
+    def spend(self, adding: int) -> None:
+        """Take `adding` chunks, or raise QuotaExceeded and take nothing."""
+        _check("chunk", self.limit, self.used, adding)
+        self.used += adding
+
+
+def chunk_budget(scope: Scope, quota: Quota) -> ChunkBudget:
+    """The tenant's chunk budget now (no usage query when it has no chunk quota)."""
+    if quota.max_chunks is None:
+        return ChunkBudget(None, 0)
+    return ChunkBudget(quota.max_chunks, usage(scope)[2])
 
 
 def _check(what: str, limit: int | None, used: int, adding: int) -> None:

@@ -89,6 +89,7 @@ class Worker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._heartbeat: Heartbeat | None = None
+        self._storing: Future[None] | None = None
 
     def start(self) -> None:
         """The embedded worker: requeue what a crash interrupted, then run in a thread."""
@@ -101,23 +102,34 @@ class Worker:
     def run(self) -> None:
         """Claim and index until `stop()`; batches already claimed always finish first.
 
-        Two stages overlap: while the encoder embeds one batch here, a second thread claims
-        and parses the next one (parsing runs in the parser's child process), so neither
-        the encoder nor the parser waits for the other.
+        Three stages overlap, each in its own thread: while the encoder embeds one batch
+        here, a second thread claims and parses the next one (parsing runs in the parser's
+        child process) and a third stores the previous one (index upserts and SQL), so the
+        encoder, the scarce resource, never waits for either. Batches are stored in the
+        order they were claimed.
         """
         log.info("worker %s started", self.lease.owner)
-        with ThreadPoolExecutor(1, thread_name_prefix="enclave-prepare") as ahead:
+        with (
+            ThreadPoolExecutor(1, thread_name_prefix="enclave-prepare") as ahead,
+            ThreadPoolExecutor(1, thread_name_prefix="enclave-store") as behind,
+        ):
             upcoming: Future[pipe.Batch | None] | None = None
             while not (self._stop.is_set() and upcoming is None):
                 current = upcoming.result() if upcoming else self._safely(self._prepare)
                 more = current is not None and not self._stop.is_set()
                 upcoming = ahead.submit(self._safely, self._prepare) if more else None
                 if current is not None:
-                    self._safely(partial(self._index, current))
+                    self._embed_then_store(current, behind)
                 elif not self._stop.is_set():
                     self._wake.wait(self._idle)
                     self._wake.clear()
         log.info("worker %s stopped", self.lease.owner)
+
+    def _embed_then_store(self, batch: pipe.Batch, behind: ThreadPoolExecutor) -> None:
+        vectors = self._safely(partial(pipe.embed_batch, self.pipeline, batch))
+        if self._storing is not None:
+            self._storing.result()  # one batch in store at a time: memory stays bounded
+        self._storing = behind.submit(self._safely, partial(self._store, batch, vectors))
 
     def _prepare(self) -> pipe.Batch | None:
         """Claim a batch and parse it; None when the queue is empty."""
@@ -131,9 +143,9 @@ class Worker:
             self._beat().drop(claimed)  # let the leases run out: the batch will be retried
             raise
 
-    def _index(self, batch: pipe.Batch) -> None:
+    def _store(self, batch: pipe.Batch, vectors: list[list[list[float]]] | None) -> None:
         try:
-            pipe.index_batch(self.pipeline, batch)
+            pipe.store_batch(self.pipeline, batch, vectors)
         finally:
             self._beat().drop(batch.ids)
 

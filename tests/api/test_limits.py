@@ -86,6 +86,32 @@ async def test_the_chunk_quota_fails_the_document_that_would_pass_it(
     assert "chunk quota of 3" in job["documents"][0]["error"]
 
 
+async def test_documents_of_one_batch_share_the_chunk_quota(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    files = [fixture_file("acme", "handbook.md"), fixture_file("acme", "policy.txt")]
+    measure = await make_tenant(client, "Measure")
+    await ingest(client, services, measure.admin, files)
+    counts = await _chunk_counts(client, measure.reader)
+    limit = sum(counts.values()) - 1  # room for either document, not for both
+    acme = await make_tenant(client, "Acme")
+    await client.put(f"/v1/tenants/{acme.id}/limits", json={"max_chunks": limit}, headers=OPERATOR)
+    job = await ingest(client, services, acme.admin, files)
+    statuses = {d["filename"]: (d["status"], d["error"]) for d in job["documents"]}
+    assert statuses["handbook.md"] == ("ready", None)  # first in the batch, first served
+    assert statuses["policy.txt"][0] == "failed"
+    assert f"chunk quota of {limit}" in statuses["policy.txt"][1]
+    assert await _chunk_counts(client, acme.reader) == {
+        "handbook.md": counts["handbook.md"],
+        "policy.txt": 0,
+    }
+
+
+async def _chunk_counts(client: httpx.AsyncClient, key: str) -> dict[str, int]:
+    listing = (await client.get("/v1/documents", headers=auth(key))).json()["documents"]
+    return {d["filename"]: d["chunk_count"] for d in listing}
+
+
 async def test_a_full_ingestion_queue_answers_429_and_stores_nothing(
     client: httpx.AsyncClient, services: Services
 ) -> None:
