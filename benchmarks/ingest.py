@@ -9,10 +9,10 @@ What it measures
      the corpus is uploaded with multipart `POST /v1/documents` in batches of `--batch`
      files; every job is polled until done. One document, in a tenant of its own, is indexed
      first and timed apart (it pays the parser process's start). The clock then runs from the
-     first upload to the
-     moment the last job is seen done. Chunks = the sum of `chunk_count` over the
-     tenant's documents (`GET /v1/documents`). The peak RSS of the server process and
-     its children (the parser process) is sampled every 0.25 s with psutil.
+     first upload to the moment the last job is seen done. Chunks = the sum of
+     `chunk_count` over the tenant's documents (`GET /v1/documents`). The peak RSS of
+     the server process and its children (the parser process) is sampled every 0.25 s
+     with psutil.
      Binary formats cannot be varied by appending text, so the first run includes each
      of `fixtures/acme/report.pdf` and `onboarding.docx` exactly once (`--no-binary`
      drops them); they are 2 of the documents, not a measurement of PDF/DOCX speed.
@@ -206,7 +206,7 @@ def warm_up(server: Server) -> float:
     """Index one document in a tenant of its own; return the seconds it took.
 
     The parser process starts on the first upload (and stops when idle), so the first
-    document pays its ~10 s start. That is a one-off, not throughput: it is reported
+    document pays its start (several seconds). That is a one-off, not throughput: it is reported
     on its own, and the measured corpus starts against a warm server.
     """
     headers = {"Authorization": f"Bearer {admin_key(server, 'warm-up')}"}

@@ -188,14 +188,6 @@ def _load_all(pipeline: Pipeline, document_ids: Sequence[uuid.UUID], owner: str)
         return [_source(by_id[i], owner) for i in document_ids if i in by_id]
 
 
-def _load(pipeline: Pipeline, document_id: uuid.UUID, owner: str) -> Source | None:
-    with pipeline.sessions() as session:
-        doc = session.get(Document, document_id)
-        if doc is None or not leases.holds(doc, owner):
-            return None
-        return _source(doc, owner)
-
-
 def _source(doc: Document, owner: str) -> Source:
     payload = PointPayload(
         tenant_id=doc.tenant_id,
@@ -340,7 +332,6 @@ def _fail(pipeline: Pipeline, source: Source, reason: str) -> None:
 
 def give_up(pipeline: Pipeline, document_id: uuid.UUID, *, owner: str, attempts: int) -> None:
     """Fail a document whose indexing was interrupted too many times (it may crash workers)."""
-    source = _load(pipeline, document_id, owner)
-    if source is not None:
-        reason = f"indexing was interrupted {attempts} times; giving up on this file"
+    reason = f"indexing was interrupted {attempts} times; giving up on this file"
+    for source in _load_all(pipeline, [document_id], owner):
         _fail(pipeline, source, reason)
