@@ -113,3 +113,11 @@ def test_concurrent_calls_give_the_same_vectors(fp32: OnnxEmbedder) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(fp32.embed_query, SENTENCES * 3))
     assert np.allclose(_matrix(results), np.vstack([expected] * 3), atol=1e-5)
+
+
+def test_parallel_runs_give_the_vectors_of_one_run_at_a_time(cache_dir: Path) -> None:
+    texts = [f"{text} ({n})" for n in range(4) for text in SENTENCES[:-1]]  # none truncated
+    serial = OnnxEmbedder(cache_dir, quantize=True, parallel=1).embed_documents(texts)
+    parallel = OnnxEmbedder(cache_dir, quantize=True, parallel=3).embed_documents(texts)
+    assert np.array_equal(_matrix(parallel), _matrix(serial))  # same vectors, input order
+    assert len({tuple(v) for v in parallel}) == len(texts)
