@@ -6,13 +6,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TypeVar
+from typing import TypeGuard, TypeVar
 
 from opentelemetry import trace
 from sqlalchemy import delete, select
 
+from ingest import finish, leases, quota
 from ingest import gate as write_gate
-from ingest import leases, quota
 from ingest.blobs import BlobStore
 from ingest.chunk import Chunked, TextChunk, chunk_elements
 from ingest.errors import ParseError
@@ -115,13 +115,11 @@ def embed_batch(pipeline: Pipeline, batch: Batch) -> list[list[list[float]]] | N
 
 
 def store_batch(pipeline: Pipeline, batch: Batch, vectors: list[list[list[float]]] | None) -> None:
-    """Store each embedded document, which still ends `ready` or `failed` on its own (a
+    """Store the embedded documents, which still end `ready` or `failed` each on its own (a
     worker does this while the encoder embeds the next batch)."""
     with spans.within(batch.span, end=True):
-        if vectors is None:
-            return
-        for item, item_vectors in zip(batch.prepared, vectors, strict=True):
-            _guarded(pipeline, item.source, partial(_store, pipeline, item, item_vectors))
+        if vectors is not None:
+            _store(pipeline, list(zip(batch.prepared, vectors, strict=True)))
 
 
 def _within_quota(pipeline: Pipeline, parsed: list[Prepared]) -> list[Prepared]:
@@ -232,8 +230,24 @@ def _span_attributes(source: Source) -> dict[str, str | int]:
 
 
 @write_gate.writes
-def _store(pipeline: Pipeline, item: Prepared, vectors: list[list[float]]) -> None:
-    """Replace whatever an interrupted attempt left with this document's points, then finish."""
+def _store(pipeline: Pipeline, embedded: list[tuple[Prepared, list[list[float]]]]) -> None:
+    """Write each document's points, then turn them all `ready` in one transaction (one
+    commit per batch, not per document); should that fail, finish them one by one."""
+    written = [
+        item
+        for item, vectors in embedded
+        if _guarded(pipeline, item.source, partial(_write_points, pipeline, item, vectors))
+    ]
+    try:
+        _finish(pipeline, written)
+    except Exception:
+        log.exception("finishing %d documents together failed; one by one now", len(written))
+        for item in written:
+            _guarded(pipeline, item.source, partial(_finish, pipeline, [item]))
+
+
+def _write_points(pipeline: Pipeline, item: Prepared, vectors: list[list[float]]) -> Prepared:
+    """Replace whatever an interrupted attempt left in the index with this document's points."""
     source, chunks = item.source, item.chunked.chunks
     pipeline.index.delete_document(source.tenant_id, source.id)
     points = [_point(source, c, v) for c, v in zip(chunks, vectors, strict=True)]
@@ -243,7 +257,7 @@ def _store(pipeline: Pipeline, item: Prepared, vectors: list[list[float]]) -> No
         for start in range(0, len(points), pipeline.batch_size):
             pipeline.index.upsert(source.tenant_id, points[start : start + pipeline.batch_size])
     pipeline.observe("upsert", time.perf_counter() - began, len(points))
-    _finish(pipeline, source, item.chunked)
+    return item
 
 
 def _point(source: Source, chunk: TextChunk, vector: list[float]) -> IndexPoint:
@@ -255,67 +269,33 @@ def _point(source: Source, chunk: TextChunk, vector: list[float]) -> IndexPoint:
     )
 
 
-def _finish(pipeline: Pipeline, source: Source, chunked: Chunked) -> None:
+def _finish(pipeline: Pipeline, items: Sequence[Prepared]) -> None:
+    """The documents still leased to us turn `ready` together; then older versions' points go."""
+    if not items:
+        return
     with pipeline.sessions.begin() as session:
-        scope = Scope(session, source.tenant_id)
-        doc = scope.find(Document, source.id)
-        if doc is None:  # erased while we worked: leave nothing behind
-            pipeline.index.delete_document(source.tenant_id, source.id)
-            return
-        if not leases.holds(doc, source.owner):
-            # Our lease ran out and another worker took the document over; it writes the
-            # same deterministic points and rows, so ours are left to it.
-            log.warning("lease on document %s lost; leaving it to its new worker", doc.id)
-            return
-        session.execute(delete(Chunk).where(Chunk.document_id == doc.id))
-        session.add_all(_chunk_rows(source, chunked.chunks))
-        doc.text, doc.chunk_count, doc.page_count = (
-            chunked.text,
-            len(chunked.chunks),
-            chunked.page_count,
-        )
-        doc.status, doc.error = "ready", None
-        doc.lease_owner = doc.lease_expires_at = None
-        old = _supersede(scope, doc)
-    for old_id in old:
-        pipeline.index.delete_document(source.tenant_id, old_id)
+        rows = finish.documents(session, [(i.source.tenant_id, i.source.id) for i in items])
+        done = []
+        for item in items:
+            doc = rows.get(item.source.id)
+            if _still_ours(doc, pipeline, item.source):
+                done.append((doc, item.chunked))
+        retired = finish.mark_ready(session, done) if done else []
+    for tenant_id, old_id in retired:
+        pipeline.index.delete_document(tenant_id, old_id)
 
 
-def _chunk_rows(source: Source, chunks: Sequence[TextChunk]) -> list[Chunk]:
-    return [
-        Chunk(
-            id=point_id(source.id, c.ordinal),
-            tenant_id=source.tenant_id,
-            document_id=source.id,
-            ordinal=c.ordinal,
-            text=c.text,
-            char_start=c.char_start,
-            char_end=c.char_end,
-            page_start=c.page_start,
-            page_end=c.page_end,
-            section=c.section,
-            sha256=c.sha256,
-        )
-        for c in chunks
-    ]
-
-
-def _supersede(scope: Scope, doc: Document) -> list[uuid.UUID]:
-    """In the same transaction as `doc` turning ready, retire its older versions."""
-    if doc.external_id is None:
-        return []
-    query = scope.select(Document).where(
-        Document.external_id == doc.external_id,
-        Document.version < doc.version,
-        Document.status != "superseded",
-    )
-    older = scope.all(query)
-    for row in older:
-        row.status = "superseded"
-    ids = [row.id for row in older]
-    if ids:
-        scope.session.execute(delete(Chunk).where(Chunk.document_id.in_(ids)))
-    return ids
+def _still_ours(doc: Document | None, pipeline: Pipeline, source: Source) -> TypeGuard[Document]:
+    """Whether the worker may finish `doc` (its row, read in the finishing transaction)."""
+    if doc is None:  # erased while we worked: leave nothing behind
+        pipeline.index.delete_document(source.tenant_id, source.id)
+        return False
+    if not leases.holds(doc, source.owner):
+        # Our lease ran out and another worker took the document over; it writes the
+        # same deterministic points and rows, so ours are left to it.
+        log.warning("lease on document %s lost; leaving it to its new worker", doc.id)
+        return False
+    return True
 
 
 @write_gate.writes

@@ -1,0 +1,72 @@
+"""A batch turns `ready` in one transaction; if that fails, each document finishes on its own."""
+
+import uuid
+from collections.abc import Sequence
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from api.services import Services
+from ingest import finish
+from ingest.chunk import Chunked
+from retrieval.models import Chunk, Document
+from tests.factories import make_tenant, search, upload
+
+FILES = [(f"note-{i}.txt", f"Maintenance note {i}: the pump {i} valve.".encode()) for i in range(3)]
+
+
+async def _queued(client: httpx.AsyncClient) -> tuple[str, list[uuid.UUID]]:
+    acme = await make_tenant(client, "Acme")
+    response = await upload(client, acme.admin, FILES)
+    assert response.status_code == 202, response.text
+    return acme.reader, [uuid.UUID(d["id"]) for d in response.json()["documents"]]
+
+
+def _states(services: Services, ids: list[uuid.UUID]) -> dict[str, tuple[str, int, str | None]]:
+    with services.sessions() as session:
+        docs = session.scalars(select(Document).where(Document.id.in_(ids)))
+        return {d.filename: (d.status, _chunks(session, d.id), d.error) for d in docs}
+
+
+def _chunks(session: Session, document_id: uuid.UUID) -> int:
+    query = select(func.count()).select_from(Chunk).where(Chunk.document_id == document_id)
+    return session.scalar(query) or 0
+
+
+async def test_a_batch_turns_ready_in_one_call(
+    client: httpx.AsyncClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    real = finish.mark_ready
+
+    def counted(session: Session, finished: Sequence[tuple[Document, Chunked]]) -> object:
+        calls.append(len(finished))
+        return real(session, finished)
+
+    monkeypatch.setattr(finish, "mark_ready", counted)
+    _, ids = await _queued(client)
+    assert services.worker.drain() == 3
+    assert calls == [3]
+    assert {state[:2] for state in _states(services, ids).values()} == {("ready", 1)}
+
+
+async def test_when_the_batch_cannot_finish_each_document_finishes_alone(
+    client: httpx.AsyncClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = finish.mark_ready
+
+    def refuse_note_1(session: Session, finished: Sequence[tuple[Document, Chunked]]) -> object:
+        if any(doc.filename == "note-1.txt" for doc, _ in finished):
+            raise RuntimeError("this row cannot be written")
+        return real(session, finished)
+
+    monkeypatch.setattr(finish, "mark_ready", refuse_note_1)
+    reader, ids = await _queued(client)
+    assert services.worker.drain() == 3
+    states = _states(services, ids)
+    assert states["note-0.txt"] == states["note-2.txt"] == ("ready", 1, None)
+    assert states["note-1.txt"] == ("failed", 0, "internal error while indexing (RuntimeError)")
+    hits = (await search(client, reader, "pump valve", top_k=10)).json()["results"]
+    assert sorted(h["citation"]["filename"] for h in hits) == ["note-0.txt", "note-2.txt"]
