@@ -8,7 +8,7 @@ How the data is loaded (fast, through the real code paths, before the server sta
   per document) and their `Chunk` rows (exact offsets, ids = `point_id(doc, ordinal)`),
   and upserts `IndexPoint`s through `retrieval.edge.EdgeIndex` on `<data>/edge`, the
   same engine and layout the server opens. Vectors: a pool of `--pool` synthetic
-  passages is embedded with the real encoder (`SentenceTransformerEmbedder`); each
+  passages is embedded with the service's encoder (`api.services.build_embedder`); each
   chunk is one pool passage plus one fresh synthetic sentence (so every chunk text,
   and its sha256, is unique), its dense vector is the passage's vector plus Gaussian
   noise (σ=0.3 over the whole vector, cosine ≈ 0.96 to the passage), re-normalised,
@@ -28,13 +28,14 @@ What is measured
   * Cold tenants: the first search (hybrid) to each of `--cold` tenants never queried
     since the server started (their shards are not open), then a second one.
   * The floor. In 1-client cells every search is followed by one in-process
-    `SentenceTransformerEmbedder.embed_query` (server idle meanwhile), so the encoder
-    is sampled under the same machine load as the service; after the server has
-    stopped, `sparse.encode_query` + `EdgeIndex.query` (warm shard) and the encoder
-    again are timed in this process. Ratio = service p50 / (interleaved encode p50 +
-    index p50). Encoder-only query throughput = 1 / mean encode time (the service
-    serialises the encoder with a lock, so this is its ceiling). Cold floor: the
-    first `EdgeIndex.query` of a never-opened tenant shard (it opens it).
+    `embed_query` with the encoder the server builds (same settings, same ONNX file;
+    server idle meanwhile), so the encoder is sampled under the same machine load as the
+    service; after the server has stopped, `sparse.encode_query` + `EdgeIndex.query`
+    (warm shard) and the encoder again are timed in this process. Ratio = service p50 /
+    (interleaved encode p50 + index p50). Encoder-only query throughput: distinct queries
+    embedded by as many threads as the encoder runs at once (`ENCODER_PARALLEL`), the
+    ceiling of a service whose only work would be encoding. Cold floor: the first
+    `EdgeIndex.query` of a never-opened tenant shard (it opens it).
   * The server runs with its per-key/per-tenant rate limits lifted (see
     `common.NO_RATE_LIMITS`): the benchmark measures capacity, not the limiter.
   * Server memory: RSS of the server process and of its children (the parser pool, an
@@ -60,7 +61,6 @@ import hashlib
 import itertools
 import os
 import random
-import statistics
 import tempfile
 import threading
 import time
@@ -78,6 +78,7 @@ from rich.table import Table
 from sqlalchemy import insert
 
 from api import migrate
+from api.services import build_embedder
 from api.settings import Settings
 from benchmarks.common import (
     TOPICS,
@@ -92,8 +93,9 @@ from benchmarks.common import (
 )
 from retrieval import sparse
 from retrieval.edge import EdgeIndex
-from retrieval.embed import SentenceTransformerEmbedder
+from retrieval.embed import Embedder
 from retrieval.models import Chunk, Document
+from retrieval.onnx_embed import DEFAULT_PARALLEL as ENCODER_PARALLEL
 from retrieval.points import IndexPoint, IndexQuery, Mode, PointPayload, point_id
 from tenancy import db, keys, tenants
 from tenancy.ids import TenantId
@@ -177,9 +179,7 @@ class Floor:
 class Loader:
     """Writes tenants, keys, documents, chunks and points into a data dir (server stopped)."""
 
-    def __init__(
-        self, data_dir: Path, embedder: SentenceTransformerEmbedder, opts: Options
-    ) -> None:
+    def __init__(self, data_dir: Path, embedder: Embedder, opts: Options) -> None:
         self.settings = Settings(data_dir=data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = db.make_engine(self.settings.resolved_database_url())
@@ -345,7 +345,7 @@ def run_cell(
     mode: Mode,
     clients: int,
     opts: Options,
-    probe: SentenceTransformerEmbedder | None = None,
+    probe: Embedder | None = None,
 ) -> Cell:
     """`opts.requests` searches by `clients` threads over the tenants' reader keys.
 
@@ -367,7 +367,7 @@ def _drive(
     jobs: list[tuple[str, str]],
     mode: Mode,
     clients: int,
-    probe: SentenceTransformerEmbedder | None,
+    probe: Embedder | None,
 ) -> tuple[list[float], dict[str, int], list[float]]:
     """Run the jobs on `clients` threads: latencies of successes, errors by kind, probes."""
     feed = iter(jobs)
@@ -400,7 +400,7 @@ def _next(feed: Iterator[tuple[str, str]], lock: threading.Lock) -> tuple[str, s
         return next(feed, None)
 
 
-def _probe(probe: SentenceTransformerEmbedder | None, text: str) -> float | None:
+def _probe(probe: Embedder | None, text: str) -> float | None:
     if probe is None:
         return None
     started = time.perf_counter()
@@ -456,7 +456,7 @@ def serve_and_measure(
     data_dir: Path,
     scenarios: list[Scenario],
     opts: Options,
-    embedder: SentenceTransformerEmbedder,
+    embedder: Embedder,
 ) -> Served:
     """Start the server, run every cell and the cold-tenant queries; stop it."""
     cells: list[Cell] = []
@@ -486,9 +486,10 @@ def serve_and_measure(
 
 
 def measure_floor(
-    data_dir: Path, embedder: SentenceTransformerEmbedder, scenarios: list[Scenario], opts: Options
-) -> tuple[dict[tuple[str, str], Floor], list[float]]:
-    """In-process encoder + index query times per (scenario, mode); cold-open floor."""
+    data_dir: Path, embedder: Embedder, scenarios: list[Scenario], opts: Options
+) -> tuple[dict[tuple[str, str], Floor], list[float], float]:
+    """In-process encoder + index query times per (scenario, mode); cold-open floor; the
+    encoder-only query rate."""
     index = EdgeIndex(data_dir / "edge", dimension=embedder.dimension, background_optimize=False)
     rng = random.Random(f"{opts.seed}-floor")
     floors: dict[tuple[str, str], Floor] = {}
@@ -505,12 +506,21 @@ def measure_floor(
         cold = [_timed_query(index, embedder, t, "hybrid", query_text(rng))[1] for t in untouched]
     finally:
         index.close()
-    return floors, cold
+    return floors, cold, encoder_rate(embedder, rng)
+
+
+def encoder_rate(embedder: Embedder, rng: random.Random, queries: int = 600) -> float:
+    """Distinct queries per second through the encoder alone, run as the server runs it."""
+    texts = [query_text(rng) for _ in range(queries)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(ENCODER_PARALLEL) as pool:
+        list(pool.map(embedder.embed_query, texts))
+    return queries / (time.perf_counter() - started)
 
 
 def _floor(
     index: EdgeIndex,
-    embedder: SentenceTransformerEmbedder,
+    embedder: Embedder,
     tenant: BenchTenant,
     mode: Mode,
     rng: random.Random,
@@ -528,7 +538,7 @@ def _floor(
 
 def _timed_query(
     index: EdgeIndex,
-    embedder: SentenceTransformerEmbedder,
+    embedder: Embedder,
     tenant: BenchTenant,
     mode: Mode,
     text: str,
@@ -606,7 +616,9 @@ def cells_table(cells: list[Cell], floors: dict[tuple[str, str], Floor]) -> Tabl
     return table
 
 
-def floor_table(floors: dict[tuple[str, str], Floor], cold_floor: list[float]) -> Table:
+def floor_table(
+    floors: dict[tuple[str, str], Floor], cold_floor: list[float], rate: float
+) -> Table:
     """The in-process floor per scenario and mode."""
     table = Table(
         title="Floor (in-process, server stopped): encoder + sparse encode + EdgeIndex.query"
@@ -633,7 +645,7 @@ def floor_table(floors: dict[tuple[str, str], Floor], cold_floor: list[float]) -
             ms(percentile(f.index, 99)),
             ms(percentile(f.total, 50)),
             ms(percentile(f.total, 99)),
-            f"{1 / statistics.mean(f.encode):.0f}",
+            f"{rate:.0f}",
         )
     if cold_floor:
         table.add_row(
@@ -757,9 +769,11 @@ def parse_args() -> Options:
 def main() -> None:
     """Load, serve and measure, measure the floor, print."""
     opts = parse_args()
-    embedder = SentenceTransformerEmbedder()
     with tempfile.TemporaryDirectory(prefix="enclave-search-") as tmp:
         data_dir = (opts.workdir or Path(tmp)) / "data"
+        # The encoder the server builds from the same settings (its export lands in the data
+        # dir, where the server then finds it): the floor is the service's own encoder.
+        embedder = build_embedder(Settings(data_dir=data_dir))
         loader = Loader(data_dir, embedder, opts)
         try:
             scenarios = load(loader, opts)
@@ -768,9 +782,9 @@ def main() -> None:
         console.print(load_table(scenarios))
         served = serve_and_measure(data_dir, scenarios, opts, embedder)
         console.print("floor (in-process)…")
-        floors, cold_floor = measure_floor(data_dir, embedder, scenarios, opts)
+        floors, cold_floor, rate = measure_floor(data_dir, embedder, scenarios, opts)
     console.print(cells_table(served.cells, floors))
-    console.print(floor_table(floors, cold_floor))
+    console.print(floor_table(floors, cold_floor, rate))
     console.print(cold_table(served))
     console.print(memory_table(served))
 

@@ -31,6 +31,8 @@ class _Slot:
     building: bool = False
     optimized_at: int = 0
     generation: int = 0
+    # Whether the shard has all its payload indexes (None: not looked at since it opened).
+    fields_indexed: bool | None = None
 
 
 class EdgeIndex:
@@ -44,6 +46,7 @@ class EdgeIndex:
         max_open_shards: int = 64,
         max_search_threads: int = 1,
         hnsw_threshold: int = 20_000,
+        field_index_threshold: int = 1_000,
         background_optimize: bool = True,
         optimize_timeout: float = 3600.0,
     ) -> None:
@@ -56,6 +59,7 @@ class EdgeIndex:
         )
         self._max_open = max(1, max_open_shards)
         self._threshold = hnsw_threshold
+        self._field_threshold = field_index_threshold
         self._timeout = optimize_timeout
         self._mutex = threading.Lock()
         self._slots: dict[str, _Slot] = {}
@@ -212,10 +216,25 @@ class EdgeIndex:
             shard = self._open(slot, create=create)
             if shard is None:
                 return False
-            shard.update(op)
-            if slot.pending is not None:
-                slot.pending.append(op)
+            self._apply(slot, shard, op)
+            self._index_fields_if_due(slot, shard)
             return self._due(slot, shard)
+
+    def _apply(self, slot: _Slot, shard: qe.EdgeShard, op: qe.UpdateOperation) -> None:
+        """Update the shard, and record the update for a copy being optimized."""
+        shard.update(op)
+        if slot.pending is not None:
+            slot.pending.append(op)
+
+    def _index_fields_if_due(self, slot: _Slot, shard: qe.EdgeShard) -> None:
+        """Index the filter fields once the shard has grown past the field-index threshold."""
+        if slot.fields_indexed is None:
+            slot.fields_indexed = schema.indexed_fields() <= set(shard.info().payload_schema)
+        if slot.fields_indexed or shard.info().points_count < self._field_threshold:
+            return
+        for op in schema.field_index_ops():
+            self._apply(slot, shard, op)
+        slot.fields_indexed = True
 
     def _schedule(self, tenant_id: TenantId) -> None:
         with self._mutex:
@@ -262,8 +281,7 @@ class EdgeIndex:
 
     def _create(self, live: Path) -> qe.EdgeShard:
         shard = qe.EdgeShard.create(str(live), self._config)
-        for operation in schema.payload_index_ops():
-            shard.update(operation)
+        shard.update(schema.tenant_index_op())
         return shard
 
     def _touch(self, slot: _Slot) -> None:
@@ -295,6 +313,7 @@ class EdgeIndex:
         """Flush and close the slot's shard (caller holds its lock)."""
         with self._mutex:
             self._lru.pop(slot.live.name, None)
+        slot.fields_indexed = None
         if slot.shard is not None:
             shard, slot.shard = slot.shard, None
             shard.flush()

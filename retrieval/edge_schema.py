@@ -50,13 +50,27 @@ def shard_config(*, dimension: int, max_search_threads: int, hnsw_threshold: int
     )
 
 
-def payload_index_ops() -> list[qe.UpdateOperation]:
-    """Keyword indexes on the filter fields (tenant_id as tenant key), datetime on created_at."""
+def tenant_index_op() -> qe.UpdateOperation:
+    """The keyword index on `tenant_id` as tenant key: every query filters on it."""
+    return qe.UpdateOperation.create_field_index("tenant_id", qe.KeywordIndexParams(is_tenant=True))
+
+
+def field_index_ops() -> list[qe.UpdateOperation]:
+    """Keyword indexes on the other filter fields, datetime on created_at.
+
+    Each payload index adds ~5 ms to opening a shard (a 100-point shard opened in 42 ms with
+    all five, 14 ms with the tenant index alone), while below ~1,000 points a filter on an
+    unindexed field scans in a few ms; so these come when a shard grows past that size.
+    """
     create = qe.UpdateOperation.create_field_index
-    ops = [create("tenant_id", qe.KeywordIndexParams(is_tenant=True))]
-    ops += [create(name, qe.PayloadSchemaType.Keyword) for name in KEYWORD_FIELDS]
+    ops = [create(name, qe.PayloadSchemaType.Keyword) for name in KEYWORD_FIELDS]
     ops.append(create("created_at", qe.PayloadSchemaType.Datetime))
     return ops
+
+
+def indexed_fields() -> frozenset[str]:
+    """Every field that a fully indexed shard has a payload index on."""
+    return frozenset(("tenant_id", *KEYWORD_FIELDS, "created_at"))
 
 
 def upsert_op(points: Sequence[IndexPoint]) -> qe.UpdateOperation:
