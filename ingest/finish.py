@@ -42,17 +42,24 @@ def mark_ready(
     session.execute(delete(Chunk).where(Chunk.document_id.in_(ids)))
     retired: list[tuple[TenantId, uuid.UUID]] = []
     for doc, chunked in finished:
-        session.add_all(_chunk_rows(doc, chunked.chunks))
-        doc.text, doc.chunk_count, doc.page_count = (
-            chunked.text,
-            len(chunked.chunks),
-            chunked.page_count,
-        )
-        doc.status, doc.error = "ready", None
-        doc.lease_owner = doc.lease_expires_at = None
-        tenant_id = TenantId(doc.tenant_id)
-        retired += [(tenant_id, old) for old in _supersede(Scope(session, tenant_id), doc)]
+        retired += _ready(session, doc, chunked)
     return retired
+
+
+def _ready(session: Session, doc: Document, chunked: Chunked) -> list[tuple[TenantId, uuid.UUID]]:
+    """One document turned `ready`, and what that retires."""
+    tenant_id = TenantId(doc.tenant_id)
+    doc.lease_owner = doc.lease_expires_at = None
+    if doc.status == "superseded":  # a newer version earlier in this batch retired it
+        return [(tenant_id, doc.id)]
+    session.add_all(_chunk_rows(doc, chunked.chunks))
+    doc.text, doc.chunk_count, doc.page_count = (
+        chunked.text,
+        len(chunked.chunks),
+        chunked.page_count,
+    )
+    doc.status, doc.error = "ready", None
+    return [(tenant_id, old) for old in _supersede(Scope(session, tenant_id), doc)]
 
 
 def _chunk_rows(doc: Document, chunks: Sequence[TextChunk]) -> list[Chunk]:

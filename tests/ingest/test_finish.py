@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.services import Services
-from ingest import finish
+from ingest import finish, leases
+from ingest import pipeline as pipe
 from ingest.chunk import Chunked
 from retrieval.models import Chunk, Document
 from tests.factories import make_tenant, search, upload
@@ -70,3 +71,25 @@ async def test_when_the_batch_cannot_finish_each_document_finishes_alone(
     assert states["note-1.txt"] == ("failed", 0, "internal error while indexing (RuntimeError)")
     hits = (await search(client, reader, "pump valve", top_k=10)).json()["results"]
     assert sorted(h["citation"]["filename"] for h in hits) == ["note-0.txt", "note-2.txt"]
+
+
+async def test_a_newer_version_earlier_in_the_batch_keeps_the_older_one_retired(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    acme = await make_tenant(client, "Acme")
+    ids = []
+    for version in (1, 2):
+        text = f"Pump policy version {version}: inspect the valve.".encode()
+        response = await upload(
+            client, acme.admin, [("policy.txt", text)], metadata={"external_id": "policy"}
+        )
+        ids.append(uuid.UUID(response.json()["documents"][0]["id"]))
+    pipeline = services.worker.pipeline
+    claimed = leases.claim(services.sessions, leases.Lease("w"), limit=10).ids
+    assert sorted(claimed) == sorted(ids)
+    pipe.process_batch(pipeline, [ids[1], ids[0]], owner="w")  # the newer one first
+    with services.sessions() as session:
+        docs = {d.version: d.status for d in session.scalars(select(Document))}
+    assert docs == {1: "superseded", 2: "ready"}
+    hits = (await search(client, acme.reader, "pump policy valve", top_k=10)).json()["results"]
+    assert {h["citation"]["version"] for h in hits} == {2}
