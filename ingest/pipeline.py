@@ -46,7 +46,10 @@ class Pipeline:
     quota: Quota = field(default_factory=Quota)
     observe: Callable[[str, float, int], None] = lambda _stage, _seconds, _count: None
     batch_size: int = 64
-    batch_docs: int = 16
+    # Documents claimed, parsed, embedded and stored together. Each batch has fixed costs (the
+    # claim, one load, one finishing transaction, the encoder's tail): 32 gave 0.78-0.81 of the
+    # raw encoder in the ingest benchmark where 16 gave 0.74, for ~2x the vectors held at once.
+    batch_docs: int = 32
     max_chars: int = 1200
     # Held around each document's index writes and their SQL: a backup sees all or none.
     gate: write_gate.WriteGate = field(default_factory=write_gate.WriteGate)

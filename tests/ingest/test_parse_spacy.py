@@ -1,5 +1,7 @@
 """The light spaCy pipelines `ingest.parse` gives unstructured classify text like the stock one."""
 
+from typing import Any
+
 import pytest
 import spacy
 from unstructured.nlp import tokenize
@@ -37,6 +39,7 @@ def _use_stock_spacy(monkeypatch: pytest.MonkeyPatch) -> None:
     """unstructured's own pipeline: tok2vec, tagger and the parser for sentence boundaries."""
     nlp = spacy.load(parse.SPACY_MODEL, exclude=["ner", "lemmatizer", "attribute_ruler"])
     monkeypatch.setattr(tokenize, "_get_nlp", lambda: nlp)
+    monkeypatch.setattr(parse, "_PREFILL", [])  # no Docs from the light tagger ahead
     monkeypatch.setattr(
         tokenize, "_tokenize_for_cache", lambda text: tuple(s.text for s in nlp(text).sents)
     )
@@ -61,3 +64,20 @@ def test_light_and_stock_spacy_yield_the_same_elements(monkeypatch: pytest.Monke
         _clear_caches()
     assert light == stock
     assert ("Title", "NEXT STEPS") in stock[-1]
+
+
+def test_short_lines_are_tagged_ahead_in_one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    parse.warm_up()
+    _clear_caches()
+    one_by_one: list[str] = []
+    run = tokenize._run_pipeline
+
+    def counted(text: str) -> Any:
+        one_by_one.append(text)
+        return run(text)
+
+    monkeypatch.setattr(tokenize, "_run_pipeline", counted)
+    elements = _outline("review.txt", PROSE.encode())
+    assert ("Title", "NEXT STEPS") in elements
+    assert ("Title", "Order gaskets") in elements  # its verb check needed the tagger: prefilled
+    assert one_by_one == []
