@@ -258,30 +258,35 @@ class TaggedDocs:
     def __init__(self, tokenize: Any, tagger: Any, *, limit: int) -> None:
         self._tokenize, self._tagger, self._limit = tokenize, tagger, limit
         self._docs: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()  # in-process parsing may run on several threads
 
     def __call__(self, text: str) -> Any:
         """The tagged Doc of `text`, from the cache or tagged now."""
-        doc = self._docs.get(text)
+        with self._lock:
+            doc = self._docs.get(text)
         if doc is None:
             doc = self._tokenize._run_pipeline(text)
-        self._keep(text, doc)
+        self._keep([(text, doc)])
         return doc
 
     def prefill(self, texts: list[str]) -> None:
         """Tag the texts not cached yet, in one batch."""
-        new = [text for text in texts[: self._limit] if text not in self._docs]
-        for text, doc in zip(new, self._tagger.pipe(new), strict=True):
-            self._keep(text, doc)
+        with self._lock:
+            new = [text for text in texts[: self._limit] if text not in self._docs]
+        self._keep(list(zip(new, self._tagger.pipe(new), strict=True)))
 
     def cache_clear(self) -> None:
         """Forget every Doc (as `functools.lru_cache` would)."""
-        self._docs.clear()
+        with self._lock:
+            self._docs.clear()
 
-    def _keep(self, text: str, doc: Any) -> None:
-        self._docs[text] = doc
-        self._docs.move_to_end(text)
-        while len(self._docs) > self._limit:
-            self._docs.popitem(last=False)
+    def _keep(self, tagged: list[tuple[str, Any]]) -> None:
+        with self._lock:
+            for text, doc in tagged:
+                self._docs[text] = doc
+                self._docs.move_to_end(text)
+            while len(self._docs) > self._limit:
+                self._docs.popitem(last=False)
 
 
 def _refuse_model_download() -> None:
