@@ -9,10 +9,12 @@ other disagreement between name and content is rejected.
 
 from __future__ import annotations
 
+import codecs
 import email.parser
 import functools
 import io
 import json
+import re
 import zipfile
 from pathlib import PureWindowsPath
 
@@ -49,6 +51,8 @@ _TEXTUAL_TYPES = frozenset(
     {"application/json", "application/csv", "application/x-ndjson", "application/xml", EMAIL}
 )
 _RTF_TYPES = frozenset({"text/rtf", "application/rtf"})
+# Control characters that never occur in a text document (tab, newlines and form feed do).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 _OOXML_MAIN_PARTS = {
     DOCX: b"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
     PPTX: b"application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml",
@@ -90,7 +94,7 @@ def detect_media_type(data: bytes, *, filename: str) -> str:
         raise UnsupportedMediaType(f"{filename}: empty file")
     sniffed, charset = _sniff(data)
     extension = PureWindowsPath(filename).suffix.lower()
-    if _is_textual(sniffed, charset):
+    if _is_textual(sniffed, charset) or _misread_text(data, sniffed):
         return _text_type(data, sniffed, extension, filename)
     content_type = _binary_type(data, sniffed, filename)
     if extension and extension not in _BINARY_EXTENSIONS[content_type]:
@@ -116,6 +120,23 @@ def _is_textual(sniffed: str, charset: str) -> bool:
     if charset == "binary" or sniffed in _RTF_TYPES:
         return False
     return sniffed.startswith("text/") or sniffed in _TEXTUAL_TYPES
+
+
+def _misread_text(data: bytes, sniffed: str) -> bool:
+    """True for clean UTF-8 text that libmagic took for a binary format we do not parse.
+
+    Some of its signatures are two bytes long: a text that starts with "V" and then a
+    character from U+0800 up (bytes 56 E0-EF) matches MPEG-4 LATM audio. Real binary data
+    is neither valid UTF-8 nor free of control characters, so it is still refused.
+    """
+    if sniffed == PDF or sniffed in _RTF_TYPES or sniffed in ZIP_CONTAINER_TYPES:
+        return False
+    head = data[:SNIFF_BYTES]
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=len(data) == len(head))
+    except UnicodeDecodeError:
+        return False
+    return not data.startswith(_ZIP_MAGIC) and _CONTROL.search(text) is None
 
 
 def _text_type(data: bytes, sniffed: str, extension: str, filename: str) -> str:

@@ -80,6 +80,20 @@ def test_binary_garbage_named_txt_is_rejected() -> None:
         detect_media_type(fixture_bytes("bad", "binary.txt"), filename="binary.txt")
 
 
+@pytest.mark.parametrize("filename", ["notes.txt", "notes"])
+def test_text_that_matches_a_short_binary_signature_is_still_text(filename: str) -> None:
+    # "V" then a character from U+0800 up starts like MPEG-4 LATM audio to libmagic.
+    data = "Vठीक है: the pump valve was inspected on Monday.\n".encode()
+    assert detect._sniff(data)[0] == "audio/x-mp4a-latm"
+    assert detect.detect_media_type(data, filename=filename) == detect.PLAIN_TEXT
+
+
+def test_binary_data_behind_a_short_text_like_signature_is_rejected() -> None:
+    data = b"V\xe0" + bytes(range(256)) * 4
+    with pytest.raises(UnsupportedMediaType, match="audio/x-mp4a-latm"):
+        detect.detect_media_type(data, filename="notes.txt")
+
+
 def test_text_named_pdf_is_rejected() -> None:
     with pytest.raises(
         UnsupportedMediaType, match=r"mismatch\.pdf: content is text/plain.*'\.pdf'"
