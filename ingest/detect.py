@@ -129,14 +129,14 @@ def _misread_text(data: bytes, sniffed: str) -> bool:
     character from U+0800 up (bytes 56 E0-EF) matches MPEG-4 LATM audio. Real binary data
     is neither valid UTF-8 nor free of control characters, so it is still refused.
     """
-    if sniffed == PDF or sniffed in _RTF_TYPES or sniffed in ZIP_CONTAINER_TYPES:
+    if sniffed in {PDF, *_RTF_TYPES, *ZIP_CONTAINER_TYPES} or data.startswith(_ZIP_MAGIC):
         return False
     head = data[:SNIFF_BYTES]
     try:
         text = codecs.getincrementaldecoder("utf-8")().decode(head, final=len(data) == len(head))
     except UnicodeDecodeError:
         return False
-    return not data.startswith(_ZIP_MAGIC) and _CONTROL.search(text) is None
+    return _CONTROL.search(text) is None
 
 
 def _text_type(data: bytes, sniffed: str, extension: str, filename: str) -> str:

@@ -47,7 +47,7 @@ class Pipeline:
     observe: Callable[[str, float, int], None] = lambda _stage, _seconds, _count: None
     batch_size: int = 64
     # Documents claimed, parsed, embedded and stored together. Each batch has fixed costs (the
-    # claim, one load, one finishing transaction, the encoder's tail): 32 gave 0.78-0.81 of the
+    # claim, one load, one finishing transaction, the encoder's tail): 32 gave 0.78-0.83 of the
     # raw encoder in the ingest benchmark where 16 gave 0.74, for ~2x the vectors held at once.
     batch_docs: int = 32
     max_chars: int = 1200

@@ -181,13 +181,16 @@ class EdgeIndex:
     def _start_optimize(self, slot: _Slot) -> tuple[Path, int, int] | None:
         """Under the lock: flush and copy the shard if it is due, start recording updates."""
         shard = self._open(slot, create=False)
-        if shard is None or slot.building or not self._due(slot, shard):
+        if shard is None or slot.building:
+            return None
+        points = shard.info().points_count
+        if not self._due(slot, points):
             return None
         shard.flush()
         work = files.copy_shard(slot.live)
         slot.pending = []
         slot.building = True
-        return work, shard.info().points_count, slot.generation
+        return work, points, slot.generation
 
     def _finish_optimize(self, slot: _Slot, work: Path, points: int, generation: int) -> bool:
         """Under the lock: replay recorded updates onto the copy, then swap it in."""
@@ -204,9 +207,8 @@ class EdgeIndex:
         slot.optimized_at = points
         return True
 
-    def _due(self, slot: _Slot, shard: qe.EdgeShard) -> bool:
+    def _due(self, slot: _Slot, points: int) -> bool:
         """Past the threshold, and grown by another threshold since the last build."""
-        points = shard.info().points_count
         return points >= self._threshold and points - slot.optimized_at >= self._threshold
 
     def _write(self, tenant_id: TenantId, op: qe.UpdateOperation, create: bool = False) -> bool:
@@ -217,8 +219,9 @@ class EdgeIndex:
             if shard is None:
                 return False
             self._apply(slot, shard, op)
-            self._index_fields_if_due(slot, shard)
-            return self._due(slot, shard)
+            info = shard.info()
+            self._index_fields_if_due(slot, shard, info)
+            return self._due(slot, info.points_count)
 
     def _apply(self, slot: _Slot, shard: qe.EdgeShard, op: qe.UpdateOperation) -> None:
         """Update the shard, and record the update for a copy being optimized."""
@@ -226,11 +229,12 @@ class EdgeIndex:
         if slot.pending is not None:
             slot.pending.append(op)
 
-    def _index_fields_if_due(self, slot: _Slot, shard: qe.EdgeShard) -> None:
+    def _index_fields_if_due(self, slot: _Slot, shard: qe.EdgeShard, info: "qe.ShardInfo") -> None:
         """Index the filter fields once the shard has grown past the field-index threshold."""
+        # `info` is quoted: `ShardInfo` is in qdrant_edge's stubs, not a runtime attribute.
         if slot.fields_indexed is None:
-            slot.fields_indexed = schema.indexed_fields() <= set(shard.info().payload_schema)
-        if slot.fields_indexed or shard.info().points_count < self._field_threshold:
+            slot.fields_indexed = schema.indexed_fields() <= set(info.payload_schema)
+        if slot.fields_indexed or info.points_count < self._field_threshold:
             return
         for op in schema.field_index_ops():
             self._apply(slot, shard, op)
