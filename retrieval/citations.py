@@ -1,8 +1,10 @@
 """Citations: where a chunk came from, to the character."""
 
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+from sqlalchemy import RowMapping
 
 from retrieval.models import Chunk, Document
 
@@ -43,3 +45,25 @@ def cite(chunk: Chunk, document: Document) -> Citation:
         chunk_sha256=chunk.sha256,
         document_sha256=document.sha256,
     )
+
+
+# A citation's fields as columns, labelled with the field names: the search path reads
+# them as plain rows (`cite_row`), which costs a fraction of loading two ORM entities per hit.
+CITATION_COLUMNS = (
+    Document.id.label("document_id"),
+    Document.filename,
+    Document.version,
+    Chunk.page_start,
+    Chunk.page_end,
+    Chunk.section,
+    Chunk.char_start,
+    Chunk.char_end,
+    Chunk.sha256.label("chunk_sha256"),
+    Document.sha256.label("document_sha256"),
+)
+_FIELDS = tuple(f.name for f in fields(Citation))
+
+
+def cite_row(row: RowMapping) -> Citation:
+    """The citation in a row selected with `CITATION_COLUMNS`."""
+    return Citation(**{name: row[name] for name in _FIELDS})

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from opentelemetry import trace
-from sqlalchemy import String, cast, select
+from sqlalchemy import RowMapping, String, cast, select
 
 from retrieval import spans, sparse
-from retrieval.citations import Citation, cite
+from retrieval.citations import CITATION_COLUMNS, Citation, cite, cite_row
 from retrieval.embed import Embedder
 from retrieval.errors import RerankUnavailable
 from retrieval.index import VectorIndex
@@ -158,35 +158,31 @@ def _checked(scope: Scope, hits: Sequence[IndexHit]) -> list[IndexHit]:
 
 
 def _resolve(scope: Scope, hits: list[IndexHit], top_k: int) -> list[Hit]:
-    rows = _chunks_with_documents(scope, [h.id for h in hits])
+    rows = _ready_chunks(scope, [h.id for h in hits])
     results: list[Hit] = []
     seen: set[str] = set()
     for hit in hits:
         row = rows.get(hit.id)
-        if row is None or row[0].sha256 in seen:
+        if row is None or row["chunk_sha256"] in seen:
             continue  # not ready yet (or being replaced), or a duplicate passage
-        seen.add(row[0].sha256)
-        chunk, document = row
-        results.append(
-            Hit(len(results) + 1, hit.score, chunk.id, chunk.text, cite(chunk, document))
-        )
+        seen.add(row["chunk_sha256"])
+        results.append(Hit(len(results) + 1, hit.score, row["id"], row["text"], cite_row(row)))
         if len(results) == top_k:
             break
     return results
 
 
-def _chunks_with_documents(
-    scope: Scope, ids: list[uuid.UUID]
-) -> dict[uuid.UUID, tuple[Chunk, Document]]:
+def _ready_chunks(scope: Scope, ids: list[uuid.UUID]) -> dict[uuid.UUID, RowMapping]:
+    """The chunks among `ids` whose document is ready, with their citation columns."""
     if not ids:
         return {}
     query = (
-        select(Chunk, Document)
+        select(Chunk.id, Chunk.text, *CITATION_COLUMNS)
         .join(Document, Document.id == Chunk.document_id)
         .where(Chunk.tenant_id == scope.tenant_id, Document.tenant_id == scope.tenant_id)
         .where(Chunk.id.in_(ids), Document.status == "ready")
     )
-    return {chunk.id: (chunk, doc) for chunk, doc in scope.session.execute(query)}
+    return {row["id"]: row for row in scope.session.execute(query).mappings()}
 
 
 def _record(

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, text
+from sqlalchemy import ColumnElement, Select, select, text
 from sqlalchemy.orm import Session
 
 from tenancy.db import utcnow
@@ -49,7 +49,9 @@ class Verification:
 def record(session: Session, tenant_id: uuid.UUID | None, actor: Actor, entry: Entry) -> AuditEvent:
     """Append `entry` to the tenant's chain within the caller's transaction."""
     _lock_chain(session, tenant_id)
-    last = session.scalars(_chain(tenant_id).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    # Only the link is needed: loading the whole last event (its JSON details) cost more.
+    head = select(AuditEvent.seq, AuditEvent.hash).where(_in_chain(tenant_id))
+    last = session.execute(head.order_by(AuditEvent.seq.desc()).limit(1)).first()
     event = AuditEvent(
         tenant_id=tenant_id,
         seq=(last.seq + 1) if last else 1,
@@ -78,9 +80,13 @@ def _lock_chain(session: Session, tenant_id: uuid.UUID | None) -> None:
 
 
 def _chain(tenant_id: uuid.UUID | None) -> Select[AuditEvent]:
+    return select(AuditEvent).where(_in_chain(tenant_id))
+
+
+def _in_chain(tenant_id: uuid.UUID | None) -> ColumnElement[bool]:
     if tenant_id is None:
-        return select(AuditEvent).where(AuditEvent.tenant_id.is_(None))
-    return select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
+        return AuditEvent.tenant_id.is_(None)
+    return AuditEvent.tenant_id == tenant_id
 
 
 def event_hash(event: AuditEvent) -> str:

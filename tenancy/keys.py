@@ -73,19 +73,33 @@ def authenticate(session: Session, key: str | None) -> Principal:
     if not key or len(key) > MAX_KEY_LENGTH:
         raise Unauthenticated("missing or malformed API key")
     digest = hash_key(key)
-    row = session.scalars(select(ApiKey).where(ApiKey.key_hash == digest)).one_or_none()
+    # Columns, not the entity: this runs on every request.
+    query = select(*_AUTH_COLUMNS).where(ApiKey.key_hash == digest)
+    row = session.execute(query).one_or_none()
     # The lookup is by hash; the constant-time compare guards against a lookup that
     # matched loosely (collation, truncation) on some backend.
-    if row is None or not hmac.compare_digest(row.key_hash, digest) or not _usable(row):
+    if row is None or not hmac.compare_digest(row.key_hash, digest):
+        raise Unauthenticated("invalid, revoked or expired API key")
+    if not _usable(row.revoked_at, row.expires_at):
         raise Unauthenticated("invalid, revoked or expired API key")
     tenant = TenantId(row.tenant_id) if row.tenant_id is not None else None
     return Principal(key_id=row.id, role=Role(row.role), tenant_id=tenant)
 
 
-def _usable(row: ApiKey) -> bool:
-    if row.revoked_at is not None:
+_AUTH_COLUMNS = (
+    ApiKey.id,
+    ApiKey.role,
+    ApiKey.tenant_id,
+    ApiKey.key_hash,
+    ApiKey.revoked_at,
+    ApiKey.expires_at,
+)
+
+
+def _usable(revoked_at: datetime | None, expires_at: datetime | None) -> bool:
+    if revoked_at is not None:
         return False
-    return row.expires_at is None or row.expires_at > utcnow()
+    return expires_at is None or expires_at > utcnow()
 
 
 def list_keys(session: Session, tenant_id: TenantId) -> list[ApiKey]:

@@ -58,9 +58,13 @@ def set_limits(session: Session, tenant_id: uuid.UUID, limits: Limits) -> Tenant
     return tenant
 
 
-def rate(tenant: Tenant, default: Rate) -> Rate:
-    """The tenant's request rate: its override or the default."""
-    return Rate(tenant.rate_per_second or default.per_second, tenant.rate_burst or default.burst)
+def rate(session: Session, tenant_id: uuid.UUID, default: Rate) -> Rate:
+    """The tenant's request rate: its override or the default (read on every request)."""
+    query = select(Tenant.rate_per_second, Tenant.rate_burst).where(Tenant.id == tenant_id)
+    row = session.execute(query).one_or_none()
+    if row is None:
+        raise NotFound("tenant")
+    return Rate(row.rate_per_second or default.per_second, row.rate_burst or default.burst)
 
 
 def quota(tenant: Tenant, default: Quota) -> Quota:

@@ -84,7 +84,7 @@ async def _call(caller: Request | None, action: str, work: Work[T]) -> T:
 
 def _transaction(request: Request, action: str, work: Work[T]) -> T:
     """One request's transaction: the key's principal, the role check, the work, the commit."""
-    built = deps.get_services(request)
+    built = deps.services_of(request)
     with built.sessions() as session:
         principal = _principal(request, session, built)
         ctx = deps.Context(session, principal, deps.request_id(request), action)
