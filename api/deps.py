@@ -2,6 +2,7 @@
 
 import logging
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from api import errors
 from api.services import Services
-from tenancy import audit, keys, limits, tenants
+from tenancy import audit, keys, limits, sqlite, tenants
 from tenancy.errors import Unauthenticated
 from tenancy.limits import Rate
 from tenancy.roles import Principal, Role
@@ -78,6 +79,7 @@ def request_id(request: Request) -> str:
 def get_principal(request: Request, session: SessionDep, services: ServicesDep) -> Principal:
     """Authenticate the bearer key, then charge its rate limits; failures are audited."""
     key = _bearer(request.headers.get("authorization"))
+    sqlite.read_only(session)  # the check only reads: it need not queue behind writers
     try:
         principal = keys.authenticate(session, key)
     except Unauthenticated:
@@ -85,9 +87,8 @@ def get_principal(request: Request, session: SessionDep, services: ServicesDep) 
         raise
     request.state.principal = principal
     limits.enforce(services.buckets, _rates(session, services, principal))
-    # Commit the credential check now: on SQLite every transaction is a writer
-    # (BEGIN IMMEDIATE), and holding it through embedding and the index query
-    # would serialise all searches. The route's own work starts a new one.
+    # End the credential check's transaction now: the route's own work (which writes, at
+    # least its audit event) starts a new one, after embedding and the index query.
     session.commit()
     return principal
 
@@ -133,6 +134,17 @@ class Context:
     def scope(self) -> Scope:
         """The caller's tenant scope."""
         return Scope(self.session, self.principal.tenant())
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Run the block in a transaction of its own that only reads, committed at its end.
+
+        On SQLite it neither queues for nor holds the one writer lock, so a request's
+        writes (its audit event at least) hold that lock only for themselves.
+        """
+        sqlite.read_only(self.session)
+        yield
+        self.session.commit()
 
     def record(self, targets: list[str] | None = None, **details: Any) -> None:
         """Audit this request's action on the caller's chain (the system chain for operators)."""

@@ -75,10 +75,15 @@ def search(
     scope: Scope, retriever: Retriever, request: SearchRequest, *, key_id: uuid.UUID | None
 ) -> SearchRecord:
     """Run `request` in the scope's tenant and record what it returned."""
+    return record(scope, request, find(scope, retriever, request), key_id=key_id)
+
+
+def find(scope: Scope, retriever: Retriever, request: SearchRequest) -> list[Hit]:
+    """The hits of `request` in the scope's tenant, cited; it only reads (see `record`)."""
     with spans.span(tracer, "search", _span_attributes(scope, request)) as span:
-        record = _search(scope, retriever, request, key_id=key_id)
-        span.set_attribute("enclave.search.hits", len(record.results))
-        return record
+        hits = _find(scope, retriever, request)
+        span.set_attribute("enclave.search.hits", len(hits))
+        return hits
 
 
 def _span_attributes(scope: Scope, request: SearchRequest) -> dict[str, str | int | bool]:
@@ -92,9 +97,7 @@ def _span_attributes(scope: Scope, request: SearchRequest) -> dict[str, str | in
     }
 
 
-def _search(
-    scope: Scope, retriever: Retriever, request: SearchRequest, *, key_id: uuid.UUID | None
-) -> SearchRecord:
+def _find(scope: Scope, retriever: Retriever, request: SearchRequest) -> list[Hit]:
     if request.rerank and retriever.reranker is None:
         raise RerankUnavailable("reranking is not configured on this server")
     depth = _depth(retriever, request)
@@ -102,7 +105,7 @@ def _search(
     hits = _resolve(scope, _checked(scope, raw), depth)
     if request.rerank and retriever.reranker is not None:
         hits = _reranked(retriever.reranker, request, hits)
-    return _record(scope, request, hits, key_id=key_id)
+    return hits
 
 
 def _query_index(scope: Scope, retriever: Retriever, query: IndexQuery) -> list[IndexHit]:
@@ -185,10 +188,11 @@ def _ready_chunks(scope: Scope, ids: list[uuid.UUID]) -> dict[uuid.UUID, RowMapp
     return {row["id"]: row for row in scope.session.execute(query).mappings()}
 
 
-def _record(
+def record(
     scope: Scope, request: SearchRequest, hits: list[Hit], *, key_id: uuid.UUID | None
 ) -> SearchRecord:
-    record = SearchRecord(
+    """Store what a search returned, for replay (`GET /v1/searches/{id}`)."""
+    row = SearchRecord(
         key_id=key_id,
         query=request.query,
         mode=request.mode,
@@ -196,9 +200,9 @@ def _record(
         filters=_filter_json(request.filter),
         results=[h.to_json() for h in hits],
     )
-    scope.add(record)
+    scope.add(row)
     scope.session.flush()
-    return record
+    return row
 
 
 def _filter_json(flt: IndexFilter) -> dict[str, Any]:

@@ -3,11 +3,13 @@
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, create_engine
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.orm import Session as Session
 from sqlalchemy.types import TypeDecorator
+
+from tenancy import sqlite
 
 SessionFactory = sessionmaker[Session]
 
@@ -43,32 +45,10 @@ def utcnow() -> datetime:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
+    """An engine for `url`; SQLite gets WAL, foreign keys, a busy timeout and queued writers."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
-        return engine
+        return sqlite.engine(url)
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # Take transaction control from the driver so that "begin" below is ours.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    # WAL + NORMAL: a commit no longer waits for an fsync; a power cut can lose the
-    # last commits but never corrupts the database (SQLite's documented trade-off).
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
-
-
-def _sqlite_begin_immediate(connection: Any) -> None:
-    # Every request writes (audit), so writers queue up front instead of failing
-    # later with SQLITE_BUSY when a read snapshot turns into a write.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> SessionFactory:

@@ -23,10 +23,11 @@ router = APIRouter(tags=["search"])
 @router.post("/v1/search", name="search")
 def search(body: SearchIn, ctx: ReaderCtx, services: ServicesDep) -> SearchOut:
     """Search the caller's documents; every hit carries its exact citation."""
+    request = _request(body)
     with services.metrics.time_search(body.mode):
-        record = searching.search(
-            ctx.scope, services.retriever, _request(body), key_id=ctx.principal.key_id
-        )
+        with ctx.reading():  # the index query and the hits' rows; the writes come after
+            hits = searching.find(ctx.scope, services.retriever, request)
+        record = searching.record(ctx.scope, request, hits, key_id=ctx.principal.key_id)
     ctx.record(
         [str(record.id)],
         query=body.query,

@@ -1,0 +1,83 @@
+"""The embedded database: in-process writers queue on a lock; read-only transactions don't."""
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
+
+from api import migrate
+from tenancy import sqlite, tenants
+from tenancy.db import make_engine, session_factory
+from tenancy.models import Tenant
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """A migrated SQLite database file."""
+    created = make_engine(f"sqlite:///{tmp_path / 'enclave.db'}")
+    migrate.upgrade(created)
+    yield created
+    created.dispose()
+
+
+def _writing(engine: Engine) -> Session:
+    """A session inside a write transaction (it has taken the writer lock)."""
+    session = session_factory(engine)()
+    tenants.create(session, name=f"t{id(session)}")
+    return session
+
+
+@pytest.mark.parametrize("end", ["commit", "rollback", "close"])
+def test_a_write_transaction_holds_the_writer_lock_until_it_ends(engine: Engine, end: str) -> None:
+    lock = sqlite.writer_lock(engine)
+    assert not lock.locked()
+    session = _writing(engine)
+    assert lock.locked()
+    getattr(session, end)()
+    assert not lock.locked()
+    session.close()
+
+
+def test_a_second_writer_waits_for_the_first_and_gets_in_when_it_commits(engine: Engine) -> None:
+    first = _writing(engine)
+    second_in = threading.Event()
+
+    def second() -> None:
+        with session_factory(engine)() as session:
+            tenants.create(session, name="second")  # begins: queues on the lock
+            second_in.set()
+            session.commit()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    assert not second_in.wait(0.3), "a second writer began while the first held the lock"
+    first.commit()
+    assert second_in.wait(10), "the second writer was not let in when the first committed"
+    thread.join(10)
+    first.close()
+    with session_factory(engine)() as session:
+        assert session.scalar(select(func.count()).select_from(Tenant)) == 2
+
+
+def test_a_read_only_transaction_reads_while_a_writer_holds_the_lock(engine: Engine) -> None:
+    writer = _writing(engine)
+    with session_factory(engine)() as reader:
+        sqlite.read_only(reader)
+        # It sees the last committed state, not the writer's uncommitted row, and returns
+        # without waiting for the writer.
+        assert reader.execute(text("SELECT count(*) FROM tenants")).scalar_one() == 0
+        reader.commit()
+    assert sqlite.writer_lock(engine).locked()
+    writer.rollback()
+    writer.close()
+
+
+def test_read_only_must_come_before_the_transaction_starts(engine: Engine) -> None:
+    with session_factory(engine)() as session:
+        session.execute(text("SELECT 1"))
+        with pytest.warns(Warning, match="execution_options ignored"):
+            sqlite.read_only(session)
+        session.rollback()
