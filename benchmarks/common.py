@@ -252,12 +252,20 @@ def _label(process: psutil.Process) -> str:
 class Server:
     """`enclave serve` on a free port with ENCLAVE_DATA_DIR=`data_dir`; output in a log file."""
 
-    def __init__(self, data_dir: Path, extra_env: dict[str, str] | None = None) -> None:
+    COMMAND = (str(ENCLAVE), "serve", "--host", "127.0.0.1", "--port", "{port}")
+
+    def __init__(
+        self,
+        data_dir: Path,
+        extra_env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+    ) -> None:
+        """`command` replaces `enclave serve`; "{port}" in it is replaced by the port."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log = data_dir.parent / f"serve-{self.port}.log"
-        command = [str(ENCLAVE), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        command = [part.format(port=self.port) for part in command or self.COMMAND]
         started = time.perf_counter()
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(

@@ -1,0 +1,207 @@
+"""Where a search's time goes: `enclave serve` with wall-clock timers around each stage.
+
+How it works
+  One tenant of `--chunks` chunks is loaded as `benchmarks/search.py` loads it (same
+  `Loader`). The server is then this file run as a child (`--child PORT STATS`): it wraps
+  the functions of the search request path with timers, then runs `enclave serve`
+  unchanged; on SIGUSR2 it writes the count and total wall time of each stage to STATS.
+  It is served twice, once driven by 1 client and once by `--clients` clients, each time
+  with `--requests` distinct hybrid searches after 50 unmeasured ones (the child zeroes
+  its totals on SIGUSR1 after them).
+
+Stages (module attributes the request path calls, so wrapping them changes nothing else):
+  key check         tenancy.keys.authenticate        (SQL, read-only transaction)
+  tenant rate       api.deps._rates                  (SQL, same transaction)
+  embed query       retrieval.search._index_query    (ONNX encoder + sparse encoding)
+  index query       retrieval.search._query_index    (Edge shard, tenant-filtered)
+  resolve hits      retrieval.search._resolve        (SQL, read-only transaction)
+  writer queue      tenancy.sqlite.QueuedConnection.begin_write (wait for the one SQLite
+                    writer, inside "search record")
+  search record     retrieval.search.record          (SQL insert)
+  audit event       tenancy.audit.record             (SQL: chain head + insert)
+The client's p50 latency minus the stages' mean sum is HTTP, FastAPI, validation,
+serialization, commits and thread hand-overs.
+
+Run: `python benchmarks/stages.py` (10k chunks, 600 requests, 1 and 16 clients).
+"""
+
+# ruff: noqa: E402
+import sys
+from pathlib import Path
+
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import argparse
+import functools
+import json
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from api.services import build_embedder
+from api.settings import Settings
+from benchmarks.common import Server, percentile
+
+console = Console(width=150)
+
+# (label, module, attribute): wrapped in this order; a class attribute is "Class.method".
+STAGES = [
+    ("key check", "tenancy.keys", "authenticate"),
+    ("tenant rate", "api.deps", "_rates"),
+    ("embed query", "retrieval.search", "_index_query"),
+    ("index query", "retrieval.search", "_query_index"),
+    ("resolve hits", "retrieval.search", "_resolve"),
+    ("writer queue", "tenancy.sqlite", "QueuedConnection.begin_write"),
+    ("search record", "retrieval.search", "record"),
+    ("audit event", "tenancy.audit", "record"),
+]
+
+
+# ---------------------------------------------------------------- child: the timed server
+
+
+def child(port: int, stats_path: Path) -> None:
+    """Wrap the stages, dump their totals at exit, run `enclave serve`."""
+    totals: dict[str, list[float]] = {label: [0, 0.0] for label, _, _ in STAGES}
+    lock = threading.Lock()
+    for label, module, attribute in STAGES:
+        _wrap(label, module, attribute, totals, lock)
+    signal.signal(signal.SIGUSR1, lambda *_: _zero(totals))
+    signal.signal(signal.SIGUSR2, lambda *_: stats_path.write_text(json.dumps(totals)))
+    from api.cli import main
+
+    sys.argv = ["enclave", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    main()
+
+
+def _zero(totals: dict[str, list[float]]) -> None:
+    for pair in totals.values():
+        pair[:] = [0, 0.0]
+
+
+def _wrap(
+    label: str, module: str, attribute: str, totals: dict[str, list[float]], lock: threading.Lock
+) -> None:
+    import importlib
+
+    owner: Any = importlib.import_module(module)
+    *path, name = attribute.split(".")
+    for part in path:
+        owner = getattr(owner, part)
+    original: Callable[..., Any] = getattr(owner, name)
+
+    @functools.wraps(original)
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            elapsed = time.perf_counter() - started
+            with lock:
+                totals[label][0] += 1
+                totals[label][1] += elapsed
+
+    setattr(owner, name, timed)
+
+
+# ---------------------------------------------------------------- parent
+
+
+def main() -> None:
+    """Load, serve twice, print the stage table."""
+    args = _parse()
+    if args.child:
+        child(int(args.child[0]), Path(args.child[1]))
+        return
+    from benchmarks import search as bench
+
+    opts = bench.Options(
+        chunks=args.chunks, tenants=0, tenant_chunks=0, large=False, large_chunks=0, cold=0,
+        requests=args.requests, clients=(1, args.clients), modes=("hybrid",), pool=192,
+        floor_queries=0, seed=11, workdir=None,
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="enclave-stages-") as tmp:
+        data_dir = Path(tmp) / "data"
+        embedder = build_embedder(Settings(data_dir=data_dir))
+        loader = bench.Loader(data_dir, embedder, opts)
+        try:
+            console.print(f"loading 1 tenant × {args.chunks:,} chunks…")
+            tenant = loader.tenant("stages", args.chunks)
+        finally:
+            loader.close()
+        rows = [_serve(data_dir, tenant, clients, opts) for clients in opts.clients]
+    console.print(_table(rows))
+
+
+def _serve(data_dir: Path, tenant: Any, clients: int, opts: Any) -> tuple[int, Any, dict[str, Any]]:
+    from benchmarks import search as bench
+
+    stats = data_dir.parent / f"stages-{clients}.json"
+    command = [sys.executable, __file__, "--child", "{port}", str(stats)]
+    with Server(data_dir, command=command) as server:
+        console.print(f"  {clients} client(s)…")
+        bench.run_cell(server.url, "warm", [tenant], "hybrid", clients, _with(opts, 50))
+        server.process.send_signal(signal.SIGUSR1)  # the child zeroes its totals
+        time.sleep(0.5)
+        cell = bench.run_cell(server.url, "run", [tenant], "hybrid", clients, opts)
+        server.process.send_signal(signal.SIGUSR2)  # the child writes its totals
+        deadline = time.monotonic() + 30
+        while not stats.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.2)
+    return clients, cell, json.loads(stats.read_text())
+
+
+def _with(opts: Any, requests: int) -> Any:
+    from dataclasses import replace
+
+    return replace(opts, requests=requests)
+
+
+def _table(rows: list[tuple[int, Any, dict[str, Any]]]) -> Table:
+    table = Table(title="Where a hybrid search's time goes (server-side wall time per search)")
+    table.add_column("stage")
+    for clients, cell, _ in rows:
+        errors = sum(cell.errors.values())
+        table.add_column(f"{clients} client(s): ms / search", justify="right")
+        table.add_column(f"share ({len(cell.latencies)} ok, {errors} errors)", justify="right")
+    searches = [max(1, totals["search record"][0]) for _, _, totals in rows]
+    p50s = [percentile(cell.latencies, 50) * 1000 for _, cell, _ in rows]
+    sums = [0.0 for _ in rows]
+    for label, _, _ in STAGES:
+        cells = []
+        for i, (_, _, totals) in enumerate(rows):
+            per = totals[label][1] * 1000 / searches[i]
+            if label != "writer queue":  # it is part of "search record"
+                sums[i] += per
+            cells += [f"{per:.2f}", f"{per / p50s[i]:.0%}"]
+        table.add_row(label, *cells)
+    rest = [p - s for p, s in zip(p50s, sums, strict=True)]
+    table.add_row("rest: HTTP, framework, commits, hand-overs", *_pairs(rest, p50s))
+    table.add_row("client p50 latency", *_pairs(p50s, p50s))
+    rates = [len(cell.latencies) / cell.wall_s for _, cell, _ in rows]
+    table.add_row("throughput, searches/s", *[x for r in rates for x in (f"{r:.1f}", "")])
+    return table
+
+
+def _pairs(values: list[float], p50s: list[float]) -> list[str]:
+    return [x for v, p in zip(values, p50s, strict=True) for x in (f"{v:.2f}", f"{v / p:.0%}")]
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--chunks", type=int, default=10_000, help="chunks of the one tenant")
+    parser.add_argument("--requests", type=int, default=600, help="measured searches per run")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients, 2nd run")
+    parser.add_argument("--child", nargs=2, metavar=("PORT", "STATS"), help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    main()
