@@ -78,9 +78,11 @@ def authenticate(session: Session, key: str | None) -> Principal:
     row = session.execute(query).one_or_none()
     # The lookup is by hash; the constant-time compare guards against a lookup that
     # matched loosely (collation, truncation) on some backend.
-    if row is None or not hmac.compare_digest(row.key_hash, digest):
-        raise Unauthenticated("invalid, revoked or expired API key")
-    if not _usable(row.revoked_at, row.expires_at):
+    if (
+        row is None
+        or not hmac.compare_digest(row.key_hash, digest)
+        or not _usable(row.revoked_at, row.expires_at)
+    ):
         raise Unauthenticated("invalid, revoked or expired API key")
     tenant = TenantId(row.tenant_id) if row.tenant_id is not None else None
     return Principal(key_id=row.id, role=Role(row.role), tenant_id=tenant)
