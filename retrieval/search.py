@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from opentelemetry import trace
-from sqlalchemy import RowMapping, String, cast, select
+from sqlalchemy import RowMapping, String, bindparam, cast, select
 
 from retrieval import spans, sparse
 from retrieval.citations import CITATION_COLUMNS, Citation, cite, cite_row
@@ -17,7 +17,9 @@ from retrieval.index import VectorIndex
 from retrieval.models import Chunk, Document, SearchRecord
 from retrieval.points import IndexFilter, IndexHit, IndexQuery, Mode
 from retrieval.rerank import Reranker
+from tenancy.db import utcnow
 from tenancy.errors import IsolationViolation
+from tenancy.ids import new_id
 from tenancy.scope import Scope
 
 log = logging.getLogger("enclave.security")
@@ -175,17 +177,22 @@ def _resolve(scope: Scope, hits: list[IndexHit], top_k: int) -> list[Hit]:
     return results
 
 
+# Built once: building this statement cost as much as running it. Both tables are
+# filtered on the caller's tenant, bound at each call.
+_READY_CHUNKS = (
+    select(Chunk.id, Chunk.text, *CITATION_COLUMNS)
+    .join(Document, Document.id == Chunk.document_id)
+    .where(Chunk.tenant_id == bindparam("tenant"), Document.tenant_id == bindparam("tenant"))
+    .where(Chunk.id.in_(bindparam("ids", expanding=True)), Document.status == "ready")
+)
+
+
 def _ready_chunks(scope: Scope, ids: list[uuid.UUID]) -> dict[uuid.UUID, RowMapping]:
     """The chunks among `ids` whose document is ready, with their citation columns."""
     if not ids:
         return {}
-    query = (
-        select(Chunk.id, Chunk.text, *CITATION_COLUMNS)
-        .join(Document, Document.id == Chunk.document_id)
-        .where(Chunk.tenant_id == scope.tenant_id, Document.tenant_id == scope.tenant_id)
-        .where(Chunk.id.in_(ids), Document.status == "ready")
-    )
-    return {row["id"]: row for row in scope.session.execute(query).mappings()}
+    params = {"tenant": scope.tenant_id, "ids": ids}
+    return {row["id"]: row for row in scope.session.execute(_READY_CHUNKS, params).mappings()}
 
 
 def record(
@@ -193,16 +200,16 @@ def record(
 ) -> SearchRecord:
     """Store what a search returned, for replay (`GET /v1/searches/{id}`)."""
     row = SearchRecord(
+        id=new_id(),
         key_id=key_id,
         query=request.query,
         mode=request.mode,
         top_k=request.top_k,
         filters=_filter_json(request.filter),
         results=[h.to_json() for h in hits],
+        created_at=utcnow(),
     )
-    scope.add(row)
-    scope.session.flush()
-    return row
+    return scope.insert(row)
 
 
 def _filter_json(flt: IndexFilter) -> dict[str, Any]:

@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select, text
+from sqlalchemy import Select, bindparam, select, text
 from sqlalchemy.orm import Session
 
+from tenancy import db
 from tenancy.db import utcnow
-from tenancy.ids import TenantId
+from tenancy.ids import TenantId, new_id
 from tenancy.models import AuditEvent
 from tenancy.roles import Principal
 
@@ -50,9 +51,12 @@ def record(session: Session, tenant_id: uuid.UUID | None, actor: Actor, entry: E
     """Append `entry` to the tenant's chain within the caller's transaction."""
     _lock_chain(session, tenant_id)
     # Only the link is needed: loading the whole last event (its JSON details) cost more.
-    head = select(AuditEvent.seq, AuditEvent.hash).where(_in_chain(tenant_id))
-    last = session.execute(head.order_by(AuditEvent.seq.desc()).limit(1)).first()
+    if tenant_id is None:
+        last = session.execute(_SYSTEM_HEAD).first()
+    else:
+        last = session.execute(_TENANT_HEAD, {"tenant": tenant_id}).first()
     event = AuditEvent(
+        id=new_id(),
         tenant_id=tenant_id,
         seq=(last.seq + 1) if last else 1,
         at=utcnow(),
@@ -66,9 +70,14 @@ def record(session: Session, tenant_id: uuid.UUID | None, actor: Actor, entry: E
         prev_hash=last.hash if last else GENESIS,
     )
     event.hash = event_hash(event)
-    session.add(event)
-    session.flush()
+    db.insert_row(session, event)  # every request appends one: no unit of work
     return event
+
+
+# The chains' heads, built once (every request appends an event).
+_HEAD = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+_SYSTEM_HEAD = _HEAD.where(AuditEvent.tenant_id.is_(None))
+_TENANT_HEAD = _HEAD.where(AuditEvent.tenant_id == bindparam("tenant"))
 
 
 def _lock_chain(session: Session, tenant_id: uuid.UUID | None) -> None:
@@ -80,13 +89,9 @@ def _lock_chain(session: Session, tenant_id: uuid.UUID | None) -> None:
 
 
 def _chain(tenant_id: uuid.UUID | None) -> Select[AuditEvent]:
-    return select(AuditEvent).where(_in_chain(tenant_id))
-
-
-def _in_chain(tenant_id: uuid.UUID | None) -> ColumnElement[bool]:
     if tenant_id is None:
-        return AuditEvent.tenant_id.is_(None)
-    return AuditEvent.tenant_id == tenant_id
+        return select(AuditEvent).where(AuditEvent.tenant_id.is_(None))
+    return select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
 
 
 def event_hash(event: AuditEvent) -> str:

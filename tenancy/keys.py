@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from tenancy.db import utcnow
@@ -73,9 +73,7 @@ def authenticate(session: Session, key: str | None) -> Principal:
     if not key or len(key) > MAX_KEY_LENGTH:
         raise Unauthenticated("missing or malformed API key")
     digest = hash_key(key)
-    # Columns, not the entity: this runs on every request.
-    query = select(*_AUTH_COLUMNS).where(ApiKey.key_hash == digest)
-    row = session.execute(query).one_or_none()
+    row = session.execute(_BY_HASH, {"digest": digest}).one_or_none()
     # The lookup is by hash; the constant-time compare guards against a lookup that
     # matched loosely (collation, truncation) on some backend.
     if (
@@ -88,14 +86,10 @@ def authenticate(session: Session, key: str | None) -> Principal:
     return Principal(key_id=row.id, role=Role(row.role), tenant_id=tenant)
 
 
-_AUTH_COLUMNS = (
-    ApiKey.id,
-    ApiKey.role,
-    ApiKey.tenant_id,
-    ApiKey.key_hash,
-    ApiKey.revoked_at,
-    ApiKey.expires_at,
-)
+# Every request runs it: columns, not the entity, in a statement built once.
+_BY_HASH = select(
+    ApiKey.id, ApiKey.role, ApiKey.tenant_id, ApiKey.key_hash, ApiKey.revoked_at, ApiKey.expires_at
+).where(ApiKey.key_hash == bindparam("digest"))
 
 
 def _usable(revoked_at: datetime | None, expires_at: datetime | None) -> bool:

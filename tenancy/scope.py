@@ -7,6 +7,7 @@ from typing import TypeVar
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from tenancy import db
 from tenancy.errors import NotFound
 from tenancy.ids import TenantId
 from tenancy.models import TenantOwned
@@ -40,6 +41,12 @@ class Scope:
     def all(self, query: Select[T]) -> list[T]:
         """Run a query built from `select()`."""
         return list(self.session.scalars(query))
+
+    def insert(self, row: T) -> T:
+        """INSERT a new row now, stamped with this tenant (see `db.insert_row`)."""
+        row.tenant_id = self.tenant_id
+        db.insert_row(self.session, row)
+        return row
 
     def add(self, row: T) -> T:
         """Add a new row, stamped with this tenant."""

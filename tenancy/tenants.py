@@ -3,7 +3,7 @@
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -58,10 +58,12 @@ def set_limits(session: Session, tenant_id: uuid.UUID, limits: Limits) -> Tenant
     return tenant
 
 
+_RATE = select(Tenant.rate_per_second, Tenant.rate_burst).where(Tenant.id == bindparam("tenant"))
+
+
 def rate(session: Session, tenant_id: uuid.UUID, default: Rate) -> Rate:
     """The tenant's request rate: its override or the default (read on every request)."""
-    query = select(Tenant.rate_per_second, Tenant.rate_burst).where(Tenant.id == tenant_id)
-    row = session.execute(query).one_or_none()
+    row = session.execute(_RATE, {"tenant": tenant_id}).one_or_none()
     if row is None:
         raise NotFound("tenant")
     return Rate(row.rate_per_second or default.per_second, row.rate_burst or default.burst)

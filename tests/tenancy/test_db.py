@@ -1,0 +1,41 @@
+"""`insert_row`: one INSERT of a row as set, for the rows every request writes."""
+
+import uuid
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from retrieval.models import SearchRecord
+from tenancy import tenants
+from tenancy.db import insert_row, utcnow
+from tenancy.ids import TenantId
+from tenancy.scope import Scope
+
+
+def test_insert_row_writes_every_column_as_set(db: Session) -> None:
+    tenant = TenantId(tenants.create(db, name="acme").id)
+    results = [{"rank": 1, "chunk_id": str(uuid.uuid4()), "text": "ünïcode"}]
+    row = SearchRecord(
+        id=uuid.uuid4(),
+        key_id=None,
+        query="q",
+        mode="hybrid",
+        top_k=3,
+        filters={"tags": ["a"]},
+        results=results,
+        created_at=utcnow(),
+    )
+    inserted = Scope(db, tenant).insert(row)
+    assert inserted is row
+    assert row not in db  # written, not tracked by the session
+    stored = db.scalars(select(SearchRecord).where(SearchRecord.id == row.id)).one()
+    assert (stored.tenant_id, stored.results, stored.filters) == (tenant, results, {"tags": ["a"]})
+    assert (stored.created_at, stored.top_k, stored.key_id) == (row.created_at, 3, None)
+
+
+def test_insert_row_refuses_a_row_without_its_primary_key(db: Session) -> None:
+    # Python-side defaults (a new id) are not applied, and SQLite would store a NULL key.
+    row = SearchRecord(key_id=None, query="q", mode="dense", top_k=1, filters={}, results=[])
+    with pytest.raises(ValueError, match="primary key"):
+        insert_row(db, row)
