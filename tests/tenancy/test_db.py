@@ -10,6 +10,7 @@ from retrieval.models import SearchRecord
 from tenancy import tenants
 from tenancy.db import insert_row, utcnow
 from tenancy.ids import TenantId
+from tenancy.models import Tenant
 from tenancy.scope import Scope
 
 
@@ -39,3 +40,15 @@ def test_insert_row_refuses_a_row_without_its_primary_key(db: Session) -> None:
     row = SearchRecord(key_id=None, query="q", mode="dense", top_k=1, filters={}, results=[])
     with pytest.raises(ValueError, match="primary key"):
         insert_row(db, row)
+
+
+def test_insert_row_sends_what_the_session_holds_first(db: Session) -> None:
+    # Added, not flushed, and the row refers to it: the insert must send it first.
+    tenant = Tenant(id=uuid.uuid4(), name="pending")
+    db.add(tenant)
+    row = SearchRecord(
+        id=uuid.uuid4(), key_id=None, query="q", mode="dense", top_k=1, filters={}, results=[]
+    )
+    row.created_at = utcnow()
+    Scope(db, TenantId(tenant.id)).insert(row)
+    assert db.scalar(select(SearchRecord.tenant_id).where(SearchRecord.id == row.id)) == tenant.id
