@@ -2,6 +2,7 @@
 
 import hashlib
 import uuid
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -168,6 +169,26 @@ async def test_a_foreign_hit_fails_the_search_closed(
     assert response.json() == {"error": {"code": "internal_error", "message": "internal error"}}
     assert "GLX" not in response.text
     assert any("cross_tenant_hit" in r.getMessage() for r in caplog.records)
+
+
+class RelabellingIndex(LeakyIndex):
+    """Worse: it answers from tenant B's collection and stamps the caller's tenant on each hit."""
+
+    def query(self, tenant_id: TenantId, query: IndexQuery) -> list[IndexHit]:
+        hits = self.inner.query(self.victim, query)
+        return [replace(hit, tenant_id=str(tenant_id)) for hit in hits]
+
+
+async def test_hits_past_the_tenant_check_resolve_only_to_the_callers_rows(
+    client: httpx.AsyncClient, world: World, services: Services
+) -> None:
+    """Layers 2 and 4 apart: chunk rows are read in the caller's tenant only."""
+    victim = TenantId(uuid.UUID(world.b.keys.id))
+    services.index = RelabellingIndex(services.index, victim)  # type: ignore[assignment]
+    response = await search(client, world.a.keys.reader, "handbook", mode="dense", top_k=5)
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+    assert "GLX" not in response.text
 
 
 async def test_a_passage_present_in_two_documents_is_returned_once(
