@@ -33,12 +33,14 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import argparse
 import functools
+import importlib
 import json
 import signal
 import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from rich.console import Console
@@ -46,6 +48,7 @@ from rich.table import Table
 
 from api.services import build_embedder
 from api.settings import Settings
+from benchmarks import search as bench
 from benchmarks.common import Server, percentile
 
 console = Console(width=150)
@@ -88,8 +91,6 @@ def _zero(totals: dict[str, list[float]]) -> None:
 def _wrap(
     label: str, module: str, attribute: str, totals: dict[str, list[float]], lock: threading.Lock
 ) -> None:
-    import importlib
-
     owner: Any = importlib.import_module(module)
     *path, name = attribute.split(".")
     for part in path:
@@ -119,8 +120,6 @@ def main() -> None:
     if args.child:
         child(int(args.child[0]), Path(args.child[1]))
         return
-    from benchmarks import search as bench
-
     opts = bench.Options(
         chunks=args.chunks, tenants=0, tenant_chunks=0, large=False, large_chunks=0, cold=0,
         requests=args.requests, clients=(1, args.clients), modes=("hybrid",), pool=192,
@@ -140,13 +139,11 @@ def main() -> None:
 
 
 def _serve(data_dir: Path, tenant: Any, clients: int, opts: Any) -> tuple[int, Any, dict[str, Any]]:
-    from benchmarks import search as bench
-
     stats = data_dir.parent / f"stages-{clients}.json"
     command = [sys.executable, __file__, "--child", "{port}", str(stats)]
     with Server(data_dir, command=command) as server:
         console.print(f"  {clients} client(s)…")
-        bench.run_cell(server.url, "warm", [tenant], "hybrid", clients, _with(opts, 50))
+        bench.run_cell(server.url, "warm", [tenant], "hybrid", clients, replace(opts, requests=50))
         server.process.send_signal(signal.SIGUSR1)  # the child zeroes its totals
         time.sleep(0.5)
         cell = bench.run_cell(server.url, "run", [tenant], "hybrid", clients, opts)
@@ -156,12 +153,6 @@ def _serve(data_dir: Path, tenant: Any, clients: int, opts: Any) -> tuple[int, A
             time.sleep(0.1)
         time.sleep(0.2)
     return clients, cell, json.loads(stats.read_text())
-
-
-def _with(opts: Any, requests: int) -> Any:
-    from dataclasses import replace
-
-    return replace(opts, requests=requests)
 
 
 def _table(rows: list[tuple[int, Any, dict[str, Any]]]) -> Table:
