@@ -27,6 +27,8 @@ WORKDIR /app
 # The dependencies alone, in a layer that survives code changes. torch==2.13.0 is already
 # met by 2.13.0+cpu. unstructured-inference goes in with --no-deps, as in the Makefile: its
 # own pins would pull torch with CUDA; its import-time deps are in pyproject.toml.
+COPY client ./client
+RUN pip install ./client
 COPY pyproject.toml README.md ./
 RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep=chr(10))" > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt \
@@ -38,7 +40,7 @@ COPY retrieval ./retrieval
 COPY ingest ./ingest
 COPY api ./api
 COPY migrations ./migrations
-# Editable on purpose: `api/migrate.py` finds `migrations/` next to the packages, and a
+# Editable on purpose: `api/ops/migrate.py` finds `migrations/` next to the packages, and a
 # wheel install would leave it behind.
 RUN pip install --no-deps -e .
 

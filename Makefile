@@ -12,11 +12,13 @@ export TRANSFORMERS_OFFLINE := 1
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml client/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first and pinned: pip takes the CPU wheel from this disk, never a CUDA build.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
+	# The thin client first: the server answers with its wire models (enclave-client).
+	$(BIN)/python -m pip install --quiet -e ./client
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	# Imported by unstructured's PDF path; its own dependency pins would pull torch + CUDA.
 	$(BIN)/python -m pip install --quiet --no-deps unstructured-inference==1.6.14

@@ -7,11 +7,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors, migrate, services, tracing
+from api import services, tracing
+from api.http import handlers
+from api.http.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
+from api.http.routes import admin, audit, documents, health, jobs, keys, search, tenants, tools
 from api.mcp import mount
 from api.metrics import Metrics, MetricsMiddleware
-from api.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
-from api.routes import admin, audit, documents, health, jobs, keys, search, tenants, tools
+from api.ops import migrate
 from api.settings import Settings
 from retrieval.embed import Embedder
 from tenancy import keys as tenancy_keys
@@ -47,7 +49,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         lifespan=lifespan,
         telemetry=tracing.FASTAPI_TELEMETRY,
     )
-    errors.install(app)
+    handlers.install(app)
     app.add_middleware(BodyLimitMiddleware, upload_bytes=int(config.max_request_mb * 1024 * 1024))
     app.add_middleware(MetricsMiddleware, metrics=lambda: _metrics(app))
     app.add_middleware(SecurityHeadersMiddleware)

@@ -10,7 +10,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from retrieval.models import Document
+from retrieval.models import PENDING, Document, DocumentStatus
+from tenancy import system
 from tenancy.db import SessionFactory
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -76,16 +77,17 @@ class _DocumentStates(Collector):
     def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
+    @system.wide("metrics count documents by status across tenants, never by tenant")
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """One query per scrape."""
         with self._sessions() as session:
             query = select(Document.status, func.count()).group_by(Document.status)
             rows = {status: int(count) for status, count in session.execute(query)}
         by_status = GaugeMetricFamily("enclave_documents", "Documents by status", labels=["status"])
-        for status in ("queued", "processing", "ready", "failed", "superseded"):
-            by_status.add_metric([status], rows.get(status, 0))
+        for status in DocumentStatus:
+            by_status.add_metric([status.value], rows.get(status, 0))
         yield by_status
-        depth = rows.get("queued", 0) + rows.get("processing", 0)
+        depth = sum(rows.get(status, 0) for status in PENDING)
         yield GaugeMetricFamily(
             "enclave_ingest_queue_depth", "Documents waiting or in work", value=depth
         )

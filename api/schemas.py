@@ -4,25 +4,17 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
+
+from enclave_client import tools
+from enclave_client.models import Input, Mode, Output, SearchFilter, Tag
+from retrieval.points import IndexFilter
+from retrieval.search import SearchRequest
 
 # Every integer a client sends fits a signed 32-bit column (and SQLite's INTEGER).
 MAX_INT = 2**31 - 1
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
-
-
-class Input(BaseModel):
-    """Inputs reject unknown fields: a typo must not silently widen a query."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class Output(BaseModel):
-    """Outputs are built from ORM rows or dataclasses."""
-
-    model_config = ConfigDict(from_attributes=True)
 
 
 class TenantIn(Input):
@@ -72,64 +64,9 @@ class KeyIssued(KeyOut):
     key: str = Field(description="The key in clear: shown this once, never again.")
 
 
-class DocumentOut(Output):
-    id: uuid.UUID
-    filename: str
-    path: str | None
-    media_type: str
-    sha256: str
-    size_bytes: int
-    version: int
-    external_id: str | None
-    status: str
-    chunk_count: int
-    page_count: int | None
-    tags: list[str]
-    error: str | None
-    created_at: datetime
-
-
-class DocumentList(BaseModel):
-    documents: list[DocumentOut]
-    next_offset: int | None
-
-
 class UploadMetadata(Input):
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     external_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
-
-
-class UploadedDocument(BaseModel):
-    id: uuid.UUID
-    filename: str
-    status: str
-    duplicate: bool
-
-
-class UploadOut(BaseModel):
-    job_id: uuid.UUID
-    documents: list[UploadedDocument]
-
-
-class Progress(BaseModel):
-    total: int
-    done: int
-    failed: int
-
-
-class JobDocument(BaseModel):
-    id: uuid.UUID
-    filename: str
-    status: str
-    error: str | None
-
-
-class JobOut(BaseModel):
-    id: uuid.UUID
-    status: str
-    progress: Progress
-    documents: list[JobDocument]
-    created_at: datetime
 
 
 class Receipt(BaseModel):
@@ -145,73 +82,30 @@ class Receipt(BaseModel):
     redacted_searches: int = 0
 
 
-class SearchFilter(Input):
-    document_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
-    tags: list[Tag] = Field(default_factory=list, max_length=50)
-    media_types: list[Annotated[str, StringConstraints(max_length=128)]] = Field(
-        default_factory=list, max_length=20
-    )
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-
-
 class SearchIn(Input):
     query: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
     top_k: int = Field(5, ge=1, le=50)
-    mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
+    mode: Mode = "hybrid"
     filter: SearchFilter = Field(default_factory=SearchFilter)
     rerank: bool = False
 
 
-class CitationOut(BaseModel):
-    document_id: uuid.UUID
-    filename: str
-    version: int
-    page_start: int | None
-    page_end: int | None
-    section: str | None
-    char_start: int
-    char_end: int
-    chunk_sha256: str
-    document_sha256: str
-
-
-class SearchHit(BaseModel):
-    rank: int
-    score: float
-    chunk_id: uuid.UUID
-    text: str
-    citation: CitationOut
-
-
-class ReplayedHit(BaseModel):
-    rank: int
-    score: float
-    chunk_id: uuid.UUID
-    text: str | None = Field(description="None once the cited document was deleted.")
-    deleted: bool = False
-    citation: CitationOut
-
-
-class SearchOut(BaseModel):
-    search_id: uuid.UUID
-    results: list[SearchHit]
-
-
-class SearchReplay(BaseModel):
-    search_id: uuid.UUID
-    results: list[ReplayedHit]
-    query: str
-    mode: str
-    top_k: int
-    filter: dict[str, Any]
-    created_at: datetime
-
-
-class ChunkOut(BaseModel):
-    chunk_id: uuid.UUID
-    text: str
-    citation: CitationOut
+def search_request(body: SearchIn | tools.SearchArgs) -> SearchRequest:
+    """The domain's search request from the HTTP body or the MCP tool's arguments."""
+    flt = body.filter if isinstance(body, SearchIn) else body.filters
+    return SearchRequest(
+        query=body.query,
+        top_k=body.top_k,
+        mode=body.mode,
+        rerank=body.rerank if isinstance(body, SearchIn) else False,
+        filter=IndexFilter(
+            document_ids=tuple(flt.document_ids),
+            tags=tuple(flt.tags),
+            media_types=tuple(flt.media_types),
+            created_after=flt.created_after,
+            created_before=flt.created_before,
+        ),
+    )
 
 
 class AuditEventOut(Output):

@@ -25,7 +25,7 @@ from tenancy.limits import Buckets, MemoryBuckets, Quota, Rate, RedisBuckets
 log = logging.getLogger("enclave")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Services:
     """Engine, sessions, stores, model and worker of one process."""
 
@@ -91,10 +91,10 @@ def build(settings: Settings, *, embedder: Embedder | None = None) -> Services:
     metrics = Metrics(sessions)
     gate = WriteGate()
     pipeline = Pipeline(
-        sessions,
-        blobs,
-        index,
-        model,
+        sessions=sessions,
+        blobs=blobs,
+        index=index,
+        embedder=model,
         parser=parser,
         quota=default_quota(settings),
         observe=metrics.observe_stage,
@@ -103,18 +103,18 @@ def build(settings: Settings, *, embedder: Embedder | None = None) -> Services:
     )
     worker = Worker(pipeline, lease=build_lease(settings), idle_seconds=settings.worker_poll_s)
     return Services(
-        settings,
-        engine,
-        sessions,
-        index,
-        model,
-        blobs,
-        worker,
-        parser,
-        metrics,
-        reranker,
-        build_buckets(settings),
-        gate,
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        index=index,
+        embedder=model,
+        blobs=blobs,
+        worker=worker,
+        parser=parser,
+        metrics=metrics,
+        reranker=reranker,
+        buckets=build_buckets(settings),
+        gate=gate,
     )
 
 

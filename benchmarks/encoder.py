@@ -43,7 +43,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.common import percentile
+from benchmarks.harness import percentile
 from retrieval.embed import Embedder, SentenceTransformerEmbedder
 from retrieval.onnx_embed import OnnxEmbedder
 

@@ -57,7 +57,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from benchmarks.common import TOPICS, Server, mib, paragraph
+from benchmarks.harness import TOPICS, Server, mib, paragraph
 
 REPO = Path(__file__).resolve().parent.parent
 BINARY_FIXTURES = (REPO / "fixtures/acme/report.pdf", REPO / "fixtures/acme/onboarding.docx")

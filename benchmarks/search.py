@@ -77,10 +77,10 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import insert
 
-from api import migrate
+from api.ops import migrate
 from api.services import build_embedder
 from api.settings import Settings
-from benchmarks.common import (
+from benchmarks.harness import (
     TOPICS,
     RssSampler,
     Server,
@@ -100,6 +100,7 @@ from retrieval.points import IndexPoint, IndexQuery, Mode, PointPayload, point_i
 from tenancy import db, keys, tenants
 from tenancy.ids import TenantId
 from tenancy.roles import Role
+from tenancy.scope import Scope
 
 CHUNKS_PER_DOC = 10
 NOISE = 0.3
@@ -205,7 +206,7 @@ class Loader:
         with self.sessions.begin() as session:
             row = tenants.create(session, name=name)
             tenant_id = TenantId(row.id)
-            key = keys.issue(session, tenant_id=tenant_id, role=Role.READER, name="bench").key
+            key = keys.issue(Scope(session, tenant_id), role=Role.READER, name="bench").key
         for start in range(0, chunks, 1000):
             self._documents(tenant_id, min(1000, chunks - start))
         return BenchTenant(tenant_id, key, chunks)
@@ -259,7 +260,6 @@ class Loader:
             status="ready",
             chunk_count=len(texts),
             text=body,
-            tags=[],
             created_at=self.created_at,
         )
         return doc, rows

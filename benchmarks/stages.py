@@ -11,7 +11,7 @@ How it works
 
 Stages (module attributes the request path calls, so wrapping them changes nothing else):
   key check         tenancy.keys.authenticate        (SQL, read-only transaction)
-  tenant rate       api.deps._rates                  (SQL, same transaction)
+  tenant rate       api.transaction._rates           (SQL, same transaction)
   embed query       retrieval.search._index_query    (ONNX encoder + sparse encoding)
   index query       retrieval.search._query_index    (Edge shard, tenant-filtered)
   resolve hits      retrieval.search._resolve        (SQL, read-only transaction)
@@ -49,14 +49,14 @@ from rich.table import Table
 from api.services import build_embedder
 from api.settings import Settings
 from benchmarks import search as bench
-from benchmarks.common import Server, percentile
+from benchmarks.harness import Server, percentile
 
 console = Console(width=150)
 
 # (label, module, attribute): wrapped in this order; a class attribute is "Class.method".
 STAGES = [
     ("key check", "tenancy.keys", "authenticate"),
-    ("tenant rate", "api.deps", "_rates"),
+    ("tenant rate", "api.transaction", "_rates"),
     ("embed query", "retrieval.search", "_index_query"),
     ("index query", "retrieval.search", "_query_index"),
     ("resolve hits", "retrieval.search", "_resolve"),
@@ -77,7 +77,7 @@ def child(port: int, stats_path: Path) -> None:
         _wrap(label, module, attribute, totals, lock)
     signal.signal(signal.SIGUSR1, lambda *_: _zero(totals))
     signal.signal(signal.SIGUSR2, lambda *_: stats_path.write_text(json.dumps(totals)))
-    from api.cli import main
+    from api.cli.main import main
 
     sys.argv = ["enclave", "serve", "--host", "127.0.0.1", "--port", str(port)]
     main()

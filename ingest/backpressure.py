@@ -6,26 +6,27 @@ come back later instead.
 """
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from ingest.errors import QueueFull
-from retrieval.models import Document
+from retrieval.models import PENDING, Document
+from tenancy import system
+from tenancy.scope import Scope
 
 RETRY_AFTER_SECONDS = 30
-PENDING = ("queued", "processing")
 
 
-def depth(session: Session) -> int:
-    """Documents waiting or in work, all tenants together (a system-wide count)."""
+@system.wide("the ingestion queue is shared: its depth counts every tenant's waiting documents")
+def depth(scope: Scope) -> int:
+    """Documents waiting or in work, all tenants together (only a count leaves)."""
     query = select(func.count()).select_from(Document).where(Document.status.in_(PENDING))
-    return int(session.scalar(query) or 0)
+    return int(scope.session.scalar(query) or 0)
 
 
-def check(session: Session, *, limit: int | None, adding: int) -> None:
+def check(scope: Scope, *, limit: int | None, adding: int) -> None:
     """Raise `QueueFull` when `adding` more documents would pass `limit`."""
     if limit is None or adding == 0:
         return
-    waiting = depth(session)
+    waiting = depth(scope)
     if waiting + adding > limit:
         raise QueueFull(
             f"the ingestion queue is full ({waiting} documents waiting, limit {limit}); "

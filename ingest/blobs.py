@@ -4,9 +4,13 @@ import hashlib
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
+from retrieval import documents
+from retrieval.models import Document
 from tenancy.ids import TenantId
+from tenancy.scope import Scope
 
 
 class BlobStore:
@@ -57,3 +61,9 @@ class BlobStore:
         count = sum(1 for p in folder.rglob("*") if p.is_file())
         shutil.rmtree(folder)
         return count
+
+
+def original(scope: Scope, blobs: BlobStore, document_id: uuid.UUID) -> tuple[Document, bytes]:
+    """A document of the scope's tenant and its original bytes, as uploaded."""
+    document = documents.get(scope, document_id)
+    return document, blobs.get(scope.tenant_id, document.sha256)

@@ -2,18 +2,18 @@
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from ingest.blobs import BlobStore
 from ingest.models import Job, JobItem
-from retrieval import search
+from retrieval import documents, replay
 from retrieval.index import VectorIndex
 from retrieval.models import Chunk, Document, DocumentTag, SearchRecord
 from tenancy import tenants
 from tenancy.ids import TenantId
-from tenancy.models import ApiKey, AuditEvent, Tenant
+from tenancy.models import ApiKey, AuditEvent
 from tenancy.scope import Scope
 
 
@@ -36,18 +36,12 @@ def delete_document(
     scope: Scope, index: VectorIndex, blobs: BlobStore, document_id: uuid.UUID
 ) -> Receipt:
     """Erase one document: vectors, chunk rows, the row itself and its blob if unshared."""
-    doc = scope.get(Document, document_id, kind="document")
+    doc = documents.get(scope, document_id)
     vectors = index.delete_document(scope.tenant_id, doc.id)
-    redacted = search.redact_document(scope, doc.id)
-    chunks = _count(scope.session, Chunk, Chunk.document_id == doc.id)
-    scope.session.execute(delete(Chunk).where(Chunk.document_id == doc.id))
-    scope.session.execute(delete(DocumentTag).where(DocumentTag.document_id == doc.id))
-    scope.session.execute(delete(JobItem).where(JobItem.document_id == doc.id))
-    scope.session.delete(doc)
-    scope.session.flush()
-    shared = scope.session.scalar(
-        scope.select(Document).where(Document.sha256 == doc.sha256).with_only_columns(func.count())
-    )
+    redacted = replay.redact_document(scope, doc.id)
+    scope.delete(JobItem, JobItem.document_id == doc.id)
+    chunks = documents.erase(scope, doc)
+    shared = documents.is_shared(scope, doc.sha256)
     removed = 0 if shared else blobs.delete(scope.tenant_id, doc.sha256)
     return Receipt(
         documents=1, chunks=chunks, vectors=vectors, blobs=removed, redacted_searches=redacted
@@ -59,35 +53,27 @@ def delete_tenant(
 ) -> Receipt:
     """Erase a tenant: vectors and blobs first (re-runnable), then every row in one transaction."""
     tenants.get(session, tenant_id)
-    tid = TenantId(tenant_id)
-    vectors = index.delete_tenant(tid)
-    blob_count = blobs.delete_tenant(tid)
-    counts = {name: _erase(session, model, tid) for name, model in _TENANT_TABLES}
-    session.execute(delete(Tenant).where(Tenant.id == tid))
-    session.flush()
+    scope = Scope(session, TenantId(tenant_id))
+    vectors = index.delete_tenant(scope.tenant_id)
+    blob_count = blobs.delete_tenant(scope.tenant_id)
+    counts: dict[str, int] = {}
+    for name, model in _TENANT_TABLES:
+        removed = scope.delete(model)
+        if name:
+            counts[name] = removed
+    tenants.delete(session, tenant_id)
     return Receipt(vectors=vectors, blobs=blob_count, **counts)
 
 
-# Children before parents, so that no foreign key is left dangling mid-transaction.
-_TENANT_TABLES: tuple[tuple[str, type], ...] = (
+# Children before parents, so that no foreign key is left dangling mid-transaction; the
+# receipt counts the rows a tenant would recognise (unnamed ones are deleted uncounted).
+_TENANT_TABLES: tuple[tuple[str, type[Any]], ...] = (
     ("chunks", Chunk),
     ("searches", SearchRecord),
+    ("", JobItem),
     ("jobs", Job),
+    ("", DocumentTag),
     ("documents", Document),
     ("keys", ApiKey),
     ("audit_events", AuditEvent),
 )
-
-
-def _erase(session: Session, model: type, tenant_id: TenantId) -> int:
-    if model is Job:
-        session.execute(delete(JobItem).where(JobItem.tenant_id == tenant_id))
-    if model is Document:
-        session.execute(delete(DocumentTag).where(DocumentTag.tenant_id == tenant_id))
-    count = _count(session, model, model.tenant_id == tenant_id)  # type: ignore[attr-defined]
-    session.execute(delete(model).where(model.tenant_id == tenant_id))  # type: ignore[attr-defined]
-    return count
-
-
-def _count(session: Session, model: type, condition: object) -> int:
-    return int(session.scalar(select(func.count()).select_from(model).where(condition)) or 0)  # type: ignore[arg-type]

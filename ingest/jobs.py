@@ -1,15 +1,21 @@
 """Job progress, derived from the statuses of the documents a job names."""
 
+import enum
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from ingest.models import Job, JobItem
-from retrieval.models import Document
+from retrieval.models import TERMINAL, Document, DocumentStatus
 from tenancy.scope import Scope
 
-TERMINAL = frozenset({"ready", "failed", "superseded"})
+
+class JobStatus(enum.StrEnum):
+    """Where an upload's ingestion is: `done` may include failed documents, `failed` = all."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -17,7 +23,7 @@ class JobView:
     """A job with its documents and counts."""
 
     job: Job
-    status: str
+    status: JobStatus
     total: int
     done: int
     failed: int
@@ -28,22 +34,22 @@ def get_job(scope: Scope, job_id: uuid.UUID) -> JobView:
     """One job of the tenant with progress, or NotFound."""
     job = scope.get(Job, job_id, kind="job")
     query = (
-        select(Document)
+        scope.select(Document)
         .join(JobItem, JobItem.document_id == Document.id)
-        .where(JobItem.job_id == job.id, JobItem.tenant_id == scope.tenant_id)
-        .where(Document.tenant_id == scope.tenant_id)
+        .where(JobItem.job_id == job.id)
         .order_by(JobItem.position)
     )
-    return summarize(job, list(scope.session.scalars(query)))
+    return summarize(job, scope.all(query))
 
 
 def summarize(job: Job, documents: list[Document]) -> JobView:
     """Counts and overall status of a job."""
-    failed = sum(1 for d in documents if d.status == "failed")
+    failed = sum(1 for d in documents if d.status == DocumentStatus.FAILED)
     done = sum(1 for d in documents if d.status in TERMINAL) - failed
-    started = any(d.status != "queued" for d in documents)
+    started = any(d.status != DocumentStatus.QUEUED for d in documents)
     if done + failed == len(documents):
-        status = "failed" if documents and failed == len(documents) else "done"
+        all_failed = bool(documents) and failed == len(documents)
+        status = JobStatus.FAILED if all_failed else JobStatus.DONE
     else:
-        status = "running" if started else "queued"
+        status = JobStatus.RUNNING if started else JobStatus.QUEUED
     return JobView(job, status, len(documents), done, failed, documents)

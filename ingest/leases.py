@@ -9,12 +9,14 @@ overwrite the work of the one that reclaimed the document.
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Select, Update, and_, or_, select, update
+from sqlalchemy import ColumnElement, Connection, CursorResult, Update, and_, or_, select, update
+from sqlalchemy.orm import Session
 
-from retrieval.models import Document
+from retrieval.models import Document, DocumentStatus
+from tenancy import system
 from tenancy.db import SessionFactory, utcnow
 
 
@@ -40,62 +42,65 @@ class Claimed:
     exhausted: list[uuid.UUID]
 
 
+@system.wide("the ingestion queue spans tenants: workers claim the oldest work of any tenant")
 def claim(sessions: SessionFactory, lease: Lease, *, limit: int) -> Claimed:
-    """Lease up to `limit` claimable documents, oldest first (a system-wide query)."""
+    """Lease up to `limit` claimable documents, oldest first."""
     with sessions.begin() as session:
         now = utcnow()
-        rows = list(session.scalars(_claimable(now).limit(limit)))
+        expired = and_(
+            Document.status == DocumentStatus.PROCESSING,
+            or_(Document.lease_expires_at.is_(None), Document.lease_expires_at < now),
+        )
+        claimable = select(Document).where(or_(Document.status == DocumentStatus.QUEUED, expired))
+        query = claimable.order_by(Document.created_at).with_for_update(skip_locked=True)
+        rows = list(session.scalars(query.limit(limit)))
         for doc in rows:
-            doc.status, doc.lease_owner = "processing", lease.owner
+            doc.status, doc.lease_owner = DocumentStatus.PROCESSING, lease.owner
             doc.lease_expires_at = now + lease.duration
             doc.attempts += 1
         exhausted = [d.id for d in rows if d.attempts > lease.max_attempts]
         return Claimed([d.id for d in rows if d.id not in exhausted], exhausted)
 
 
-def _claimable(now: datetime) -> Select[Document]:
-    expired = and_(
-        Document.status == "processing",
-        or_(Document.lease_expires_at.is_(None), Document.lease_expires_at < now),
-    )
-    query = select(Document).where(or_(Document.status == "queued", expired))
-    return query.order_by(Document.created_at).with_for_update(skip_locked=True)
-
-
+@system.wide("a worker renews its leases, whatever tenants its documents belong to")
 def renew(sessions: SessionFactory, lease: Lease, ids: list[uuid.UUID]) -> int:
     """Extend this worker's leases on `ids`; returns how many it still holds."""
     if not ids:
         return 0
     held = update(Document).where(_held(lease.owner), Document.id.in_(ids))
-    return _count(sessions, held.values(lease_expires_at=utcnow() + lease.duration))
+    with sessions.begin() as session:
+        return _count(session, held.values(lease_expires_at=utcnow() + lease.duration))
 
 
+@system.wide("a worker gives back its leases, whatever tenants its documents belong to")
 def release(sessions: SessionFactory, lease: Lease, ids: list[uuid.UUID]) -> int:
     """Give documents back to the queue untouched (a worker stopping before it started them)."""
     if not ids:
         return 0
     held = update(Document).where(_held(lease.owner), Document.id.in_(ids))
-    return _count(sessions, held.values(status="queued", lease_owner=None, lease_expires_at=None))
+    with sessions.begin() as session:
+        return _count(session, held.values(_QUEUED))
 
 
 def holds(doc: Document, owner: str) -> bool:
     """Whether `doc` (read in the caller's transaction) is still leased to `owner`."""
-    return doc.status == "processing" and doc.lease_owner == owner
+    return doc.status == DocumentStatus.PROCESSING and doc.lease_owner == owner
 
 
-def requeue_all(sessions: SessionFactory) -> int:
-    """The embedded worker is the only one: at start, all `processing` work is orphaned."""
-    orphaned = update(Document).where(Document.status == "processing")
-    return _count(
-        sessions, orphaned.values(status="queued", lease_owner=None, lease_expires_at=None)
-    )
+@system.wide("work left `processing` by a process that is gone belongs to every tenant")
+def requeue_orphans(connection: Session | Connection) -> int:
+    """Queue again every `processing` document: at the start of the embedded worker (the only
+    one, so all such work is orphaned), and in a backup's copy (nobody will finish it there)."""
+    orphaned = update(Document).where(Document.status == DocumentStatus.PROCESSING)
+    return _count(connection, orphaned.values(_QUEUED))
+
+
+_QUEUED = {"status": DocumentStatus.QUEUED, "lease_owner": None, "lease_expires_at": None}
 
 
 def _held(owner: str) -> ColumnElement[bool]:
-    return and_(Document.status == "processing", Document.lease_owner == owner)
+    return and_(Document.status == DocumentStatus.PROCESSING, Document.lease_owner == owner)
 
 
-def _count(sessions: SessionFactory, statement: Update) -> int:
-    with sessions.begin() as session:
-        result = cast(CursorResult[Any], session.execute(statement))
-        return result.rowcount
+def _count(connection: Session | Connection, statement: Update) -> int:
+    return cast(CursorResult[Any], connection.execute(statement)).rowcount

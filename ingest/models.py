@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenancy.db import Base, utcnow
@@ -11,12 +11,10 @@ from tenancy.models import TenantOwned
 
 
 class Job(TenantOwned, Base):
-    """An upload's ingestion; progress is derived from its items' documents."""
+    """An upload's ingestion; its status and progress are derived from its items' documents."""
 
     __tablename__ = "jobs"
 
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
-    error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -2,15 +2,15 @@
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-
-from sqlalchemy import func, select
+from dataclasses import dataclass, field, replace
 
 from ingest import archive, backpressure, detect, quota
 from ingest.blobs import BlobStore
 from ingest.errors import InvalidUpload, PayloadTooLarge, UnsupportedMediaType
 from ingest.models import Job, JobItem
-from retrieval.models import Document, DocumentTag
+from retrieval import documents
+from retrieval.models import Document
+from tenancy import tenants
 from tenancy.limits import Quota
 from tenancy.scope import Scope
 
@@ -90,24 +90,33 @@ def _checked_type(file: IncomingFile, options: UploadOptions) -> str:
     return detect.detect_media_type(file.data, filename=file.filename)
 
 
+def receive(
+    scope: Scope, blobs: BlobStore, files: Sequence[IncomingFile], options: UploadOptions
+) -> Queued:
+    """Take an upload whole or refuse it whole: validate every file, check the tenant's
+    quotas (its own, or `options.quota` where it has none), store, and queue one job."""
+    options = replace(options, quota=tenants.quota(scope.tenant(), options.quota))
+    return enqueue(scope, blobs, accept(files, options), options)
+
+
 def enqueue(
     scope: Scope, blobs: BlobStore, accepted: Sequence[Accepted], options: UploadOptions
 ) -> Queued:
     """Check quotas, store blobs, create documents (or reuse identical ones) and one job."""
     new_sizes = _new_sizes(scope, accepted)
     quota.check_upload(scope, options.quota, new_sizes)
-    backpressure.check(scope.session, limit=options.max_queue_depth, adding=len(new_sizes))
+    backpressure.check(scope, limit=options.max_queue_depth, adding=len(new_sizes))
     job = scope.add(Job())
-    scope.session.flush()
+    scope.flush()
     items = [_item(scope, blobs, job, i, a, options) for i, a in enumerate(accepted)]
-    scope.session.flush()
+    scope.flush()
     return Queued(job=job, items=items)
 
 
 def _item(
     scope: Scope, blobs: BlobStore, job: Job, position: int, acc: Accepted, options: UploadOptions
 ) -> tuple[JobItem, Document]:
-    existing = _same_bytes(scope, acc.sha256)
+    existing = documents.with_bytes(scope, acc.sha256)
     document = existing or _new_document(scope, blobs, acc, options)
     item = scope.add(
         JobItem(job_id=job.id, document_id=document.id, position=position, duplicate=bool(existing))
@@ -117,45 +126,20 @@ def _item(
 
 def _new_sizes(scope: Scope, accepted: Sequence[Accepted]) -> list[int]:
     unique = {a.sha256: len(a.file.data) for a in accepted}
-    return [size for sha, size in unique.items() if _same_bytes(scope, sha) is None]
-
-
-def _same_bytes(scope: Scope, sha256: str) -> Document | None:
-    query = (
-        scope.select(Document)
-        .where(Document.sha256 == sha256, Document.status != "superseded")
-        .order_by(Document.version.desc())
-    )
-    return scope.session.scalars(query).first()
+    return [size for sha, size in unique.items() if documents.with_bytes(scope, sha) is None]
 
 
 def _new_document(
     scope: Scope, blobs: BlobStore, acc: Accepted, options: UploadOptions
 ) -> Document:
     blobs.put(scope.tenant_id, acc.file.data)
-    document = scope.add(
-        Document(
-            filename=acc.file.filename,
-            path=acc.file.path,
-            media_type=acc.media_type,
-            sha256=acc.sha256,
-            size_bytes=len(acc.file.data),
-            external_id=options.external_id,
-            version=_next_version(scope, options.external_id),
-            tags=list(options.tags),
-        )
+    new = documents.NewDocument(
+        filename=acc.file.filename,
+        path=acc.file.path,
+        media_type=acc.media_type,
+        sha256=acc.sha256,
+        size_bytes=len(acc.file.data),
+        external_id=options.external_id,
+        tags=options.tags,
     )
-    scope.session.flush()
-    for tag in dict.fromkeys(options.tags):
-        scope.add(DocumentTag(document_id=document.id, tag=tag))
-    return document
-
-
-def _next_version(scope: Scope, external_id: str | None) -> int:
-    if external_id is None:
-        return 1
-    query = select(func.max(Document.version)).where(
-        Document.tenant_id == scope.tenant_id, Document.external_id == external_id
-    )
-    latest = scope.session.scalar(query)
-    return (latest or 0) + 1
+    return documents.create(scope, new)

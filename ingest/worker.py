@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from functools import partial
 from typing import TypeVar
 
-from ingest import leases
+from ingest import leases, store
 from ingest import pipeline as pipe
 
 log = logging.getLogger("enclave.worker")
@@ -93,7 +93,8 @@ class Worker:
 
     def start(self) -> None:
         """The embedded worker: requeue what a crash interrupted, then run in a thread."""
-        requeued = leases.requeue_all(self.pipeline.sessions)
+        with self.pipeline.sessions.begin() as session:
+            requeued = leases.requeue_orphans(session)
         if requeued:
             log.info("resuming %d interrupted document(s)", requeued)
         self._thread = threading.Thread(target=self.run, name="enclave-worker", daemon=True)
@@ -145,7 +146,7 @@ class Worker:
 
     def _store(self, batch: pipe.Batch, vectors: list[list[list[float]]] | None) -> None:
         try:
-            pipe.store_batch(self.pipeline, batch, vectors)
+            store.store_batch(self.pipeline, batch, vectors)
         finally:
             self._beat().drop(batch.ids)
 
@@ -184,7 +185,7 @@ class Worker:
         claimed = self._claim()
         if claimed:
             with self._beat().holding(claimed):
-                pipe.process_batch(self.pipeline, claimed, owner=self.lease.owner)
+                store.process_batch(self.pipeline, claimed, owner=self.lease.owner)
         return len(claimed)
 
     def _claim(self) -> list[uuid.UUID]:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import RowMapping
 
 from retrieval.models import Chunk, Document
+from tenancy.scope import Scope
 
 
 @dataclass(frozen=True)
@@ -67,3 +68,10 @@ _FIELDS = tuple(f.name for f in fields(Citation))
 def cite_row(row: RowMapping) -> Citation:
     """The citation in a row selected with `CITATION_COLUMNS`."""
     return Citation(**{name: row[name] for name in _FIELDS})
+
+
+def get_chunk(scope: Scope, chunk_id: uuid.UUID) -> tuple[Chunk, Citation]:
+    """A chunk of this tenant with its citation, or NotFound."""
+    chunk = scope.get(Chunk, chunk_id, kind="chunk")
+    document = scope.get(Document, chunk.document_id, kind="chunk")
+    return chunk, cite(chunk, document)

@@ -4,35 +4,18 @@ import logging
 import queue
 import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import qdrant_edge as qe
 
 from retrieval import edge_files as files
 from retrieval import edge_schema as schema
+from retrieval.edge_slots import Slot, Slots
 from retrieval.points import IndexFilter, IndexHit, IndexPoint, IndexQuery
 from tenancy.ids import TenantId
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Slot:
-    """A tenant's shard handle; every use of it holds `lock`. Slots are never dropped."""
-
-    live: Path
-    lock: threading.RLock = field(default_factory=threading.RLock)
-    shard: qe.EdgeShard | None = None
-    # Updates applied while a copy is being optimized, replayed onto the copy.
-    pending: list[qe.UpdateOperation] | None = None
-    building: bool = False
-    optimized_at: int = 0
-    generation: int = 0
-    # Whether the shard has all its payload indexes (None: not looked at since it opened).
-    fields_indexed: bool | None = None
 
 
 class EdgeIndex:
@@ -57,13 +40,12 @@ class EdgeIndex:
             max_search_threads=max_search_threads,
             hnsw_threshold=hnsw_threshold,
         )
-        self._max_open = max(1, max_open_shards)
         self._threshold = hnsw_threshold
         self._field_threshold = field_index_threshold
         self._timeout = optimize_timeout
+        self._shards = Slots(self._root, max_open=max_open_shards)
+        # Guards the optimizer's queue and `_closed`.
         self._mutex = threading.Lock()
-        self._slots: dict[str, _Slot] = {}
-        self._lru: OrderedDict[str, _Slot] = OrderedDict()
         self._queue: queue.SimpleQueue[TenantId | None] = queue.SimpleQueue()
         self._queued: set[TenantId] = set()
         self._closed = False
@@ -71,9 +53,6 @@ class EdgeIndex:
         if background_optimize:
             self._worker = threading.Thread(target=self._work, name="edge-hnsw", daemon=True)
             self._worker.start()
-        self._evicted: queue.SimpleQueue[_Slot | None] = queue.SimpleQueue()
-        self._closer = threading.Thread(target=self._close_evicted, name="edge-close", daemon=True)
-        self._closer.start()
 
     def upsert(self, tenant_id: TenantId, points: Sequence[IndexPoint]) -> None:
         """Insert or overwrite points in the tenant's shard."""
@@ -104,7 +83,7 @@ class EdgeIndex:
         slot = self._slot(tenant_id)
         with slot.lock:
             count = self.count(tenant_id)
-            self._close_slot(slot)
+            self._shards.close_slot(slot)
             files.remove_all(slot.live)
             slot.generation += 1
             slot.pending = None
@@ -143,21 +122,15 @@ class EdgeIndex:
         """Stop the optimizer (waits for a running build) and flush and close every shard."""
         with self._mutex:
             self._closed = True
-            slots = list(self._slots.values())
         if self._worker is not None:
             self._queue.put(None)
             self._worker.join()
-        self._evicted.put(None)
-        self._closer.join()
-        for slot in slots:
-            with slot.lock:
-                self._close_slot(slot)
+        self._shards.close()
 
     @property
     def open_shards(self) -> int:
         """Shards in the LRU, at most `max_open_shards` (evicted ones close in the background)."""
-        with self._mutex:
-            return len(self._lru)
+        return self._shards.open_count
 
     def optimize_if_needed(self, tenant_id: TenantId) -> bool:
         """Build HNSW on a copy in a child process and swap it in; True if it did."""
@@ -178,7 +151,7 @@ class EdgeIndex:
                 files.discard(work)
                 slot.building = False
 
-    def _start_optimize(self, slot: _Slot) -> tuple[Path, int, int] | None:
+    def _start_optimize(self, slot: Slot) -> tuple[Path, int, int] | None:
         """Under the lock: flush and copy the shard if it is due, start recording updates."""
         shard = self._open(slot, create=False)
         if shard is None or slot.building:
@@ -192,7 +165,7 @@ class EdgeIndex:
         slot.building = True
         return work, points, slot.generation
 
-    def _finish_optimize(self, slot: _Slot, work: Path, points: int, generation: int) -> bool:
+    def _finish_optimize(self, slot: Slot, work: Path, points: int, generation: int) -> bool:
         """Under the lock: replay recorded updates onto the copy, then swap it in."""
         if slot.generation != generation or slot.pending is None:
             return False
@@ -201,13 +174,13 @@ class EdgeIndex:
             copy.update(operation)
         copy.flush()
         copy.close()
-        self._close_slot(slot)
+        self._shards.close_slot(slot)
         files.swap(slot.live, work)
         files.write_marker(slot.live, points)
         slot.optimized_at = points
         return True
 
-    def _due(self, slot: _Slot, points: int) -> bool:
+    def _due(self, slot: Slot, points: int) -> bool:
         """Past the threshold, and grown by another threshold since the last build."""
         return points >= self._threshold and points - slot.optimized_at >= self._threshold
 
@@ -223,13 +196,13 @@ class EdgeIndex:
             self._index_fields_if_due(slot, shard, info)
             return self._due(slot, info.points_count)
 
-    def _apply(self, slot: _Slot, shard: qe.EdgeShard, op: qe.UpdateOperation) -> None:
+    def _apply(self, slot: Slot, shard: qe.EdgeShard, op: qe.UpdateOperation) -> None:
         """Update the shard, and record the update for a copy being optimized."""
         shard.update(op)
         if slot.pending is not None:
             slot.pending.append(op)
 
-    def _index_fields_if_due(self, slot: _Slot, shard: qe.EdgeShard, info: "qe.ShardInfo") -> None:
+    def _index_fields_if_due(self, slot: Slot, shard: qe.EdgeShard, info: "qe.ShardInfo") -> None:
         """Index the filter fields once the shard has grown past the field-index threshold."""
         # `info` is quoted: `ShardInfo` is in qdrant_edge's stubs, not a runtime attribute.
         if slot.fields_indexed is None:
@@ -259,16 +232,10 @@ class EdgeIndex:
             except Exception:
                 log.exception("HNSW build failed for tenant %s", tenant_id)
 
-    def _slot(self, tenant_id: TenantId) -> _Slot:
-        with self._mutex:
-            if self._closed:
-                raise RuntimeError("EdgeIndex is closed")
-            slot = self._slots.get(tenant_id.hex)
-            if slot is None:
-                slot = self._slots[tenant_id.hex] = _Slot(live=self._root / tenant_id.hex)
-            return slot
+    def _slot(self, tenant_id: TenantId) -> Slot:
+        return self._shards.get(tenant_id)
 
-    def _open(self, slot: _Slot, *, create: bool) -> qe.EdgeShard | None:
+    def _open(self, slot: Slot, *, create: bool) -> qe.EdgeShard | None:
         """The slot's shard (caller holds its lock), opened or created on demand."""
         if slot.shard is None:
             if not slot.building:
@@ -280,45 +247,10 @@ class EdgeIndex:
                 slot.shard = self._create(slot.live)
             else:
                 return None
-        self._touch(slot)
+        self._shards.touch(slot)
         return slot.shard
 
     def _create(self, live: Path) -> qe.EdgeShard:
         shard = qe.EdgeShard.create(str(live), self._config)
         shard.update(schema.tenant_index_op())
         return shard
-
-    def _touch(self, slot: _Slot) -> None:
-        """Mark the slot most recent; evict least-recent shards beyond the cap."""
-        with self._mutex:
-            self._lru[slot.live.name] = slot
-            self._lru.move_to_end(slot.live.name)
-            excess = len(self._lru) - self._max_open
-            victims = [s for s in self._lru.values() if s is not slot][: max(0, excess)]
-            for victim in victims:
-                del self._lru[victim.live.name]
-        for victim in victims:
-            # A close flushes (~15 ms): not on the request that opened another tenant's shard.
-            self._evicted.put(victim)
-
-    def _close_evicted(self) -> None:
-        """Background thread: close evicted shards, unless used (back in the LRU) meanwhile."""
-        while (slot := self._evicted.get()) is not None:
-            with slot.lock:
-                with self._mutex:
-                    if slot.live.name in self._lru:
-                        continue
-                try:
-                    self._close_slot(slot)
-                except Exception:
-                    log.exception("closing the shard %s failed", slot.live.name)
-
-    def _close_slot(self, slot: _Slot) -> None:
-        """Flush and close the slot's shard (caller holds its lock)."""
-        with self._mutex:
-            self._lru.pop(slot.live.name, None)
-        slot.fields_indexed = None
-        if slot.shard is not None:
-            shard, slot.shard = slot.shard, None
-            shard.flush()
-            shard.close()

@@ -1,14 +1,50 @@
-"""Tables that search reads: documents, their chunks, and recorded searches."""
+"""Tables of the tenant's corpus: documents, their tags and chunks, and recorded searches."""
 
+import enum
 import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, deferred, mapped_column
+from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from tenancy.db import Base, utcnow
 from tenancy.models import TenantOwned
+
+
+class DocumentStatus(enum.StrEnum):
+    """Where a document is in its life. `retrieval.documents` makes every change but the
+    queue's (claims and releases, `ingest.leases`):
+
+        queued --claim--> processing --ready--> ready --a newer version ready--> superseded
+          ^                  |     \\--fail--> failed
+          \\--release/requeue-/
+
+    Only `ready` documents are searchable; erasure removes a document in any state.
+    """
+
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+
+
+# Waiting for or in the hands of a worker.
+PENDING = (DocumentStatus.QUEUED, DocumentStatus.PROCESSING)
+# Where indexing ends.
+TERMINAL = frozenset({DocumentStatus.READY, DocumentStatus.FAILED, DocumentStatus.SUPERSEDED})
+
+
+def _status_type() -> Enum:
+    # Stored as its value in a VARCHAR(16), as before the enum: no database enum type.
+    return Enum(
+        DocumentStatus,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda kind: [member.value for member in kind],
+    )
 
 
 class Document(TenantOwned, Base):
@@ -27,11 +63,12 @@ class Document(TenantOwned, Base):
     size_bytes: Mapped[int]
     version: Mapped[int] = mapped_column(default=1)
     external_id: Mapped[str | None] = mapped_column(String(256), default=None)
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    status: Mapped[DocumentStatus] = mapped_column(
+        _status_type(), default=DocumentStatus.QUEUED, index=True
+    )
     error: Mapped[str | None] = mapped_column(Text, default=None)
     chunk_count: Mapped[int] = mapped_column(default=0)
     page_count: Mapped[int | None] = mapped_column(default=None)
-    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     text: Mapped[str | None] = deferred(mapped_column(Text, default=None))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -39,6 +76,28 @@ class Document(TenantOwned, Base):
     lease_owner: Mapped[str | None] = mapped_column(String(128), default=None)
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Loaded with the document it belongs to (read through the scope), in upload order.
+    tag_rows: Mapped[list["DocumentTag"]] = relationship(
+        lazy="selectin", order_by="DocumentTag.position", cascade="all, delete-orphan"
+    )
+
+    @property
+    def tags(self) -> list[str]:
+        """The document's tags, in the order they were given."""
+        return [row.tag for row in self.tag_rows]
+
+
+class DocumentTag(TenantOwned, Base):
+    """A tag of a document, as its own row: listing by tag is a plain indexed query."""
+
+    __tablename__ = "document_tags"
+    __table_args__ = (Index("ix_document_tags_tenant_tag", "tenant_id", "tag"),)
+
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    tag: Mapped[str] = mapped_column(String(128))
+    position: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class Chunk(TenantOwned, Base):
@@ -75,15 +134,3 @@ class SearchRecord(TenantOwned, Base):
     filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     results: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class DocumentTag(TenantOwned, Base):
-    """A tag of a document, as its own row so that listing by tag is a plain indexed query."""
-
-    __tablename__ = "document_tags"
-    __table_args__ = (Index("ix_document_tags_tenant_tag", "tenant_id", "tag"),)
-
-    document_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("documents.id", ondelete="CASCADE"), index=True
-    )
-    tag: Mapped[str] = mapped_column(String(128))

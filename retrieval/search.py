@@ -7,20 +7,20 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from opentelemetry import trace
-from sqlalchemy import RowMapping, String, bindparam, cast, select
+from sqlalchemy import RowMapping, bindparam, select
 
 from retrieval import spans, sparse
-from retrieval.citations import CITATION_COLUMNS, Citation, cite, cite_row
+from retrieval.citations import CITATION_COLUMNS, Citation, cite_row
 from retrieval.embed import Embedder
 from retrieval.errors import RerankUnavailable
 from retrieval.index import VectorIndex
-from retrieval.models import Chunk, Document, SearchRecord
+from retrieval.models import Chunk, Document, DocumentStatus, SearchRecord
 from retrieval.points import IndexFilter, IndexHit, IndexQuery, Mode
 from retrieval.rerank import Reranker
 from tenancy.db import utcnow
 from tenancy.errors import IsolationViolation
 from tenancy.ids import new_id
-from tenancy.scope import Scope
+from tenancy.scope import Scope, prepared
 
 log = logging.getLogger("enclave.security")
 tracer = trace.get_tracer("enclave.retrieval")
@@ -73,11 +73,25 @@ class Retriever:
     rerank_candidates: int = 20
 
 
+@dataclass(frozen=True)
+class Searched:
+    """A search as recorded, and what its audit event says of it."""
+
+    record: SearchRecord
+    audit: dict[str, Any]
+
+
 def search(
     scope: Scope, retriever: Retriever, request: SearchRequest, *, key_id: uuid.UUID | None
-) -> SearchRecord:
-    """Run `request` in the scope's tenant and record what it returned."""
-    return record(scope, request, find(scope, retriever, request), key_id=key_id)
+) -> Searched:
+    """Run `request` in the scope's tenant and record what it returned.
+
+    The index query and the hits' rows only read: they run as the scope's read phase, so
+    the writes (the record, then the caller's audit event) come after and alone."""
+    with scope.reading():
+        hits = find(scope, retriever, request)
+    stored = record(scope, request, hits, key_id=key_id)
+    return Searched(stored, audit_details(stored))
 
 
 def find(scope: Scope, retriever: Retriever, request: SearchRequest) -> list[Hit]:
@@ -177,13 +191,13 @@ def _resolve(scope: Scope, hits: list[IndexHit], top_k: int) -> list[Hit]:
     return results
 
 
-# Built once: building this statement cost as much as running it. Both tables are
-# filtered on the caller's tenant, bound at each call.
-_READY_CHUNKS = (
+# Built once: building this statement cost as much as running it. `prepared` filters
+# both tables on the caller's tenant, bound at each call.
+_READY_CHUNKS = prepared(
     select(Chunk.id, Chunk.text, *CITATION_COLUMNS)
     .join(Document, Document.id == Chunk.document_id)
-    .where(Chunk.tenant_id == bindparam("tenant"), Document.tenant_id == bindparam("tenant"))
-    .where(Chunk.id.in_(bindparam("ids", expanding=True)), Document.status == "ready")
+    .where(Chunk.id.in_(bindparam("ids", expanding=True)))
+    .where(Document.status == DocumentStatus.READY)
 )
 
 
@@ -191,8 +205,7 @@ def _ready_chunks(scope: Scope, ids: list[uuid.UUID]) -> dict[uuid.UUID, RowMapp
     """The chunks among `ids` whose document is ready, with their citation columns."""
     if not ids:
         return {}
-    params = {"tenant": scope.tenant_id, "ids": ids}
-    return {row["id"]: row for row in scope.session.execute(_READY_CHUNKS, params).mappings()}
+    return {row["id"]: row for row in scope.execute(_READY_CHUNKS, ids=ids)}
 
 
 def record(
@@ -222,29 +235,18 @@ def _filter_json(flt: IndexFilter) -> dict[str, Any]:
     }
 
 
-def replay(scope: Scope, search_id: uuid.UUID) -> SearchRecord:
-    """A recorded search of this tenant, or NotFound."""
-    return scope.get(SearchRecord, search_id, kind="search")
-
-
-def get_chunk(scope: Scope, chunk_id: uuid.UUID) -> tuple[Chunk, Citation]:
-    """A chunk of this tenant with its citation, or NotFound."""
-    chunk = scope.get(Chunk, chunk_id, kind="chunk")
-    document = scope.get(Document, chunk.document_id, kind="chunk")
-    return chunk, cite(chunk, document)
-
-
-def redact_document(scope: Scope, document_id: uuid.UUID) -> int:
-    """Strip a deleted document's text from recorded searches; ids and hashes stay for replay."""
-    needle = str(document_id)
-    query = scope.select(SearchRecord).where(cast(SearchRecord.results, String).contains(needle))
-    records = scope.all(query)
-    for record in records:
-        record.results = [_redacted(hit, needle) for hit in record.results]
-    return len(records)
-
-
-def _redacted(hit: dict[str, Any], document_id: str) -> dict[str, Any]:
-    if hit["citation"]["document_id"] != document_id:
-        return hit
-    return {**hit, "text": None, "deleted": True}
+def audit_details(stored: SearchRecord) -> dict[str, Any]:
+    """What a search's audit event records: the query, mode, filter and each hit's hashes."""
+    return {
+        "query": stored.query,
+        "mode": stored.mode,
+        "filter": stored.filters,
+        "results": [
+            {
+                "chunk_id": hit["chunk_id"],
+                "score": hit["score"],
+                "chunk_sha256": hit["citation"]["chunk_sha256"],
+            }
+            for hit in stored.results
+        ],
+    }

@@ -3,18 +3,20 @@
 import hashlib
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select, text
+from sqlalchemy import RowMapping, select, text
 from sqlalchemy.orm import Session
 
-from tenancy import db
+from tenancy import db, system
 from tenancy.db import utcnow
 from tenancy.ids import TenantId, new_id
 from tenancy.models import AuditEvent
 from tenancy.roles import Principal
+from tenancy.scope import AnySelect, Scope, prepared
 
 GENESIS = "0" * 64
 
@@ -47,18 +49,46 @@ class Verification:
     reason: str | None = None
 
 
-def record(session: Session, tenant_id: uuid.UUID | None, actor: Actor, entry: Entry) -> AuditEvent:
-    """Append `entry` to the tenant's chain within the caller's transaction."""
+def record(session: Session, tenant_id: TenantId | None, actor: Actor, entry: Entry) -> AuditEvent:
+    """Append `entry` to the tenant's chain (None: the system chain) in the caller's transaction."""
+    if tenant_id is None:
+        return _append_system(session, actor, entry)
+    scope = Scope(session, tenant_id)
     _lock_chain(session, tenant_id)
     # Only the link is needed: loading the whole last event (its JSON details) cost more.
-    if tenant_id is None:
-        last = session.execute(_SYSTEM_HEAD).first()
-    else:
-        last = session.execute(_TENANT_HEAD, {"tenant": tenant_id}).first()
-    event = AuditEvent(
+    head = scope.execute(_TENANT_HEAD)
+    event = _sealed(scope.own(_event(actor, entry, head[0] if head else None)))
+    scope.insert(event)  # every request appends one: no unit of work
+    return event
+
+
+# The chain's head, built once (every request appends an event).
+_TENANT_HEAD = prepared(
+    select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+)
+
+
+@system.wide("the system chain (operators, failed authentication) belongs to no tenant")
+def _append_system(session: Session, actor: Actor, entry: Entry) -> AuditEvent:
+    _lock_chain(session, None)
+    head = session.execute(_system_chain(AuditEvent.seq, AuditEvent.hash).limit(1)).mappings()
+    event = _sealed(_event(actor, entry, head.first()))
+    db.insert_row(session, event)
+    return event
+
+
+@system.wide("the system chain (operators, failed authentication) belongs to no tenant")
+def _system_chain(*columns: Any) -> AnySelect:
+    """The system chain's events (or `columns` of them), newest first."""
+    query = select(*columns) if columns else select(AuditEvent)
+    return query.where(AuditEvent.tenant_id.is_(None)).order_by(AuditEvent.seq.desc())
+
+
+def _event(actor: Actor, entry: Entry, head: RowMapping | None) -> AuditEvent:
+    """The next link after `head` (None: the chain's first), not yet hashed."""
+    return AuditEvent(
         id=new_id(),
-        tenant_id=tenant_id,
-        seq=(last.seq + 1) if last else 1,
+        seq=(head["seq"] + 1) if head else 1,
         at=utcnow(),
         key_id=actor.principal.key_id if actor.principal else None,
         role=actor.principal.role.value if actor.principal else None,
@@ -67,17 +97,14 @@ def record(session: Session, tenant_id: uuid.UUID | None, actor: Actor, entry: E
         outcome=entry.outcome,
         request_id=actor.request_id,
         details=entry.details,
-        prev_hash=last.hash if last else GENESIS,
+        prev_hash=head["hash"] if head else GENESIS,
     )
+
+
+def _sealed(event: AuditEvent) -> AuditEvent:
+    """`event` with its hash, once every hashed field (its tenant too) is set."""
     event.hash = event_hash(event)
-    db.insert_row(session, event)  # every request appends one: no unit of work
     return event
-
-
-# The chains' heads, built once (every request appends an event).
-_HEAD = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-_SYSTEM_HEAD = _HEAD.where(AuditEvent.tenant_id.is_(None))
-_TENANT_HEAD = _HEAD.where(AuditEvent.tenant_id == bindparam("tenant"))
 
 
 def _lock_chain(session: Session, tenant_id: uuid.UUID | None) -> None:
@@ -86,12 +113,6 @@ def _lock_chain(session: Session, tenant_id: uuid.UUID | None) -> None:
     if session.get_bind().dialect.name == "postgresql":
         key = f"audit:{tenant_id or 'system'}"
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
-
-
-def _chain(tenant_id: uuid.UUID | None) -> Select[AuditEvent]:
-    if tenant_id is None:
-        return select(AuditEvent).where(AuditEvent.tenant_id.is_(None))
-    return select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
 
 
 def event_hash(event: AuditEvent) -> str:
@@ -135,9 +156,9 @@ class EventQuery:
     limit: int = 100
 
 
-def list_events(session: Session, tenant_id: TenantId, query: EventQuery) -> list[AuditEvent]:
+def list_events(scope: Scope, query: EventQuery) -> list[AuditEvent]:
     """The tenant's events in chain order, filtered and paginated by sequence number."""
-    stmt = _chain(tenant_id).where(AuditEvent.seq > query.after_seq)
+    stmt = scope.select(AuditEvent).where(AuditEvent.seq > query.after_seq)
     if query.action:
         stmt = stmt.where(AuditEvent.action == query.action)
     if query.key_id:
@@ -146,13 +167,25 @@ def list_events(session: Session, tenant_id: TenantId, query: EventQuery) -> lis
         stmt = stmt.where(AuditEvent.at >= query.since)
     if query.until:
         stmt = stmt.where(AuditEvent.at < query.until)
-    return list(session.scalars(stmt.order_by(AuditEvent.seq).limit(query.limit)))
+    return scope.all(stmt.order_by(AuditEvent.seq).limit(query.limit))
 
 
-def verify(session: Session, tenant_id: uuid.UUID | None) -> Verification:
-    """Recompute the chain and report the first broken link."""
+def verify(session: Session, tenant_id: TenantId | None) -> Verification:
+    """Recompute a tenant's chain (None: the system chain) and report the first broken link."""
+    if tenant_id is None:
+        return _verify_system(session)
+    scope = Scope(session, tenant_id)
+    return _verified(scope.all(scope.select(AuditEvent).order_by(AuditEvent.seq)))
+
+
+@system.wide("the system chain (operators, failed authentication) belongs to no tenant")
+def _verify_system(session: Session) -> Verification:
+    return _verified(reversed(list(session.scalars(_system_chain()))))
+
+
+def _verified(events: Iterable[AuditEvent]) -> Verification:
     prev, count = GENESIS, 0
-    for event in session.scalars(_chain(tenant_id).order_by(AuditEvent.seq)):
+    for event in events:
         count += 1
         problem = _link_problem(event, prev, count)
         if problem:

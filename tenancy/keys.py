@@ -1,5 +1,6 @@
 """API keys: high-entropy, prefix-identifiable, stored as SHA-256, compared in constant time."""
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -10,11 +11,13 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from tenancy import system, tenants
 from tenancy.db import utcnow
 from tenancy.errors import InvalidRequest, NotFound, Unauthenticated
 from tenancy.ids import TenantId
 from tenancy.models import ApiKey
 from tenancy.roles import TENANT_ROLES, Principal, Role
+from tenancy.scope import AnySelect, Scope
 
 KEY_PREFIX = "ek_"
 MAX_KEY_LENGTH = 256
@@ -38,34 +41,47 @@ def generate_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-def issue(
-    session: Session,
-    *,
-    tenant_id: TenantId | None,
-    role: Role,
-    name: str,
-    expires_at: datetime | None = None,
-    key: str | None = None,
-) -> IssuedKey:
-    """Store a new key (hashed) and return it once in clear."""
-    _check_role_fits(role, tenant_id)
-    clear = key if key is not None else generate_key()
-    row = ApiKey(
-        tenant_id=tenant_id,
+def issue(scope: Scope, *, role: Role, name: str, expires_at: datetime | None = None) -> IssuedKey:
+    """Store a new admin or reader key of the scope's tenant (hashed); return it once in clear."""
+    if role not in TENANT_ROLES:
+        raise InvalidRequest("operator keys have no tenant; a tenant key is admin or reader")
+    clear = generate_key()
+    row = scope.add(_row(clear, role, name, expires_at))
+    scope.flush()
+    return IssuedKey(row=row, key=clear)
+
+
+def _row(clear: str, role: Role, name: str, expires_at: datetime | None) -> ApiKey:
+    return ApiKey(
         role=role.value,
         name=name,
         prefix=clear[:10],
         key_hash=hash_key(clear),
         expires_at=expires_at,
     )
+
+
+def issue_for_tenant(
+    session: Session,
+    tenant_id: uuid.UUID,
+    *,
+    role: Role,
+    name: str,
+    expires_at: datetime | None = None,
+) -> IssuedKey:
+    """The operator's way to issue a tenant's key: NotFound for a tenant that does not exist."""
+    tenant = tenants.get(session, tenant_id)
+    return issue(Scope(session, TenantId(tenant.id)), role=role, name=name, expires_at=expires_at)
+
+
+@system.wide("operator keys belong to no tenant")
+def issue_operator_key(session: Session, *, name: str, key: str | None = None) -> IssuedKey:
+    """Store a new operator key (hashed; `key` to choose it) and return it once in clear."""
+    clear = key if key is not None else generate_key()
+    row = _row(clear, Role.OPERATOR, name, None)
     session.add(row)
     session.flush()
     return IssuedKey(row=row, key=clear)
-
-
-def _check_role_fits(role: Role, tenant_id: TenantId | None) -> None:
-    if (role is Role.OPERATOR) != (tenant_id is None):
-        raise InvalidRequest("operator keys have no tenant; admin and reader keys need one")
 
 
 def authenticate(session: Session, key: str | None) -> Principal:
@@ -73,7 +89,7 @@ def authenticate(session: Session, key: str | None) -> Principal:
     if not key or len(key) > MAX_KEY_LENGTH:
         raise Unauthenticated("missing or malformed API key")
     digest = hash_key(key)
-    row = session.execute(_BY_HASH, {"digest": digest}).one_or_none()
+    row = session.execute(_by_hash(), {"digest": digest}).one_or_none()
     # The lookup is by hash; the constant-time compare guards against a lookup that
     # matched loosely (collation, truncation) on some backend.
     if (
@@ -86,10 +102,18 @@ def authenticate(session: Session, key: str | None) -> Principal:
     return Principal(key_id=row.id, role=Role(row.role), tenant_id=tenant)
 
 
-# Every request runs it: columns, not the entity, in a statement built once.
-_BY_HASH = select(
-    ApiKey.id, ApiKey.role, ApiKey.tenant_id, ApiKey.key_hash, ApiKey.revoked_at, ApiKey.expires_at
-).where(ApiKey.key_hash == bindparam("digest"))
+@system.wide("the key decides the tenant: until it is found there is no tenant to scope by")
+@functools.cache
+def _by_hash() -> AnySelect:
+    # Every request runs it: columns, not the entity, in a statement built once.
+    return select(
+        ApiKey.id,
+        ApiKey.role,
+        ApiKey.tenant_id,
+        ApiKey.key_hash,
+        ApiKey.revoked_at,
+        ApiKey.expires_at,
+    ).where(ApiKey.key_hash == bindparam("digest"))
 
 
 def _usable(revoked_at: datetime | None, expires_at: datetime | None) -> bool:
@@ -98,21 +122,19 @@ def _usable(revoked_at: datetime | None, expires_at: datetime | None) -> bool:
     return expires_at is None or expires_at > utcnow()
 
 
-def list_keys(session: Session, tenant_id: TenantId) -> list[ApiKey]:
+def list_keys(scope: Scope) -> list[ApiKey]:
     """The tenant's keys, newest first (hashes never leave this module's callers' schemas)."""
-    query = select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.created_at.desc())
-    return list(session.scalars(query))
+    return scope.all(scope.select(ApiKey).order_by(ApiKey.created_at.desc()))
 
 
-def revoke(session: Session, tenant_id: TenantId, key_id: uuid.UUID) -> ApiKey:
+def revoke(scope: Scope, key_id: uuid.UUID) -> ApiKey:
     """Revoke one of the tenant's keys; other tenants' ids are NotFound."""
-    query = select(ApiKey).where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id)
-    row = session.scalars(query).one_or_none()
+    row = scope.find(ApiKey, key_id)
     if row is None:
         raise NotFound("key")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
-    session.flush()
+    scope.flush()
     return row
 
 
@@ -127,14 +149,15 @@ def tenant_role(value: str) -> Role:
 def ensure_operator_key(session: Session, configured: str | None) -> str | None:
     """Make sure an operator key exists; return a newly generated one (to print once)."""
     if configured:
-        if _find_by_hash(session, hash_key(configured)) is None:
-            issue(session, tenant_id=None, role=Role.OPERATOR, name="configured", key=configured)
+        if session.execute(_by_hash(), {"digest": hash_key(configured)}).first() is None:
+            issue_operator_key(session, name="configured", key=configured)
         return None
+    if _operator_keys(session):
+        return None
+    return issue_operator_key(session, name="bootstrap").key
+
+
+@system.wide("operator keys belong to no tenant")
+def _operator_keys(session: Session) -> list[ApiKey]:
     query = select(ApiKey).where(ApiKey.role == Role.OPERATOR.value, ApiKey.revoked_at.is_(None))
-    if session.scalars(query).first() is not None:
-        return None
-    return issue(session, tenant_id=None, role=Role.OPERATOR, name="bootstrap").key
-
-
-def _find_by_hash(session: Session, digest: str) -> ApiKey | None:
-    return session.scalars(select(ApiKey).where(ApiKey.key_hash == digest)).one_or_none()
+    return list(session.scalars(query))

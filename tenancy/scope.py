@@ -1,30 +1,116 @@
-"""The one funnel to tenant-owned SQL rows: every read adds `tenant_id = :caller`."""
+"""The one funnel to tenant-owned SQL rows: every statement on them is scoped here.
+
+A `Scope` is a session bound to one tenant. Domain code builds statements from
+`scope.select(...)` (joins and all) and runs them through the scope, which puts
+`tenant_id = :tenant` on every tenant-owned table the statement reads, joined ones
+included; it writes through `add`, `insert`, `update` and `delete`, which stamp or
+filter the tenant the same way. Statements on the hot path are built once with
+`prepared(...)` and bound to the caller's tenant when they run. This module is the
+only one that compares `tenant_id`; the few paths that must cross tenants are named in
+`tenancy.system`, and `tests/test_architecture.py` fails on any other bypass.
+"""
 
 import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar, Unpack, cast
 
-from sqlalchemy import Select, select
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Delete,
+    Executable,
+    FromClause,
+    Join,
+    RowMapping,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from tenancy import db
 from tenancy.errors import NotFound
 from tenancy.ids import TenantId
-from tenancy.models import TenantOwned
+from tenancy.models import ApiKey, AuditEvent, Tenant, TenantOwned
 
-T = TypeVar("T", bound=TenantOwned)
+T = TypeVar("T", bound=TenantOwned | ApiKey | AuditEvent)
+# A SELECT of any columns (SQLAlchemy 2.1 types a Select by the tuple of its columns).
+AnySelect = Select[Unpack[tuple[Any, ...]]]  # noqa: UP044 (mypy 2.4 crashes on the star form)
+S = TypeVar("S", bound=AnySelect)
+
+# The caller's tenant in statements built once (`prepared`): bound by `Scope.execute`.
+TENANT: BindParameter[uuid.UUID] = bindparam("enclave_tenant")
+
+ReadPhase = Callable[[Session], AbstractContextManager[None]]
+
+
+def _no_phase(_session: Session) -> AbstractContextManager[None]:
+    return nullcontext()
 
 
 @dataclass(frozen=True)
 class Scope:
-    """A session bound to one tenant; the only way to reach that tenant's rows."""
+    """A session bound to one tenant; the only way to reach that tenant's rows.
+
+    `read_phase` is how the caller's transaction policy runs a block that only reads
+    (`reading`); outside a request (workers, tests) it is a plain block.
+    """
 
     session: Session
     tenant_id: TenantId
+    read_phase: ReadPhase = _no_phase
 
-    def select(self, model: type[T]) -> Select[T]:
-        """`SELECT model WHERE tenant_id = :tenant`; add more `.where()`s to it."""
-        return select(model).where(model.tenant_id == self.tenant_id)
+    # -- building ---------------------------------------------------------------------
+
+    def select(self, model: type[T], *columns: Any) -> AnySelect:
+        """`SELECT model` (or `columns` FROM model) `WHERE tenant_id = :tenant`; join and
+        filter it further: tables joined later are scoped when the statement runs."""
+        statement = select(*columns).select_from(model) if columns else select(model)
+        return statement.where(self._owned(model))
+
+    def scoped(self, statement: S) -> S:
+        """`statement` with the tenant condition on every tenant-owned table it reads
+        (for a statement used as a subquery; the run methods below apply it themselves)."""
+        conditions = [table.c.tenant_id == self.tenant_id for table in _owned_tables(statement)]
+        return statement.where(*conditions)
+
+    # -- reading ----------------------------------------------------------------------
+
+    def all(self, query: AnySelect) -> list[Any]:
+        """The entities (or first column) of `query`, scoped."""
+        return list(self.session.scalars(self.scoped(query)))
+
+    def first(self, query: AnySelect) -> Any:
+        """The first entity of `query`, scoped, or None."""
+        return self.session.scalars(self.scoped(query)).first()
+
+    def one_or_none(self, query: AnySelect) -> Any:
+        """The only entity of `query`, scoped, or None."""
+        return self.session.scalars(self.scoped(query)).one_or_none()
+
+    def scalar(self, query: AnySelect) -> Any:
+        """The single value of `query` (an aggregate), scoped."""
+        return self.session.scalar(self.scoped(query))
+
+    def rows(self, query: AnySelect) -> list[Any]:
+        """The rows (tuples) of `query`, scoped."""
+        return list(self.session.execute(self.scoped(query)))
+
+    def tenant(self) -> Tenant:
+        """The scope's own tenant row."""
+        tenant = self.session.get(Tenant, self.tenant_id)
+        if tenant is None:
+            raise NotFound("tenant")
+        return tenant
 
     def get(self, model: type[T], row_id: uuid.UUID, *, kind: str) -> T:
         """The row with `row_id` in this tenant, or NotFound (also for other tenants' ids)."""
@@ -35,17 +121,29 @@ class Scope:
 
     def find(self, model: type[T], row_id: uuid.UUID) -> T | None:
         """The row with `row_id` in this tenant, or None."""
-        query = self.select(model).where(model.id == row_id)
-        return self.session.scalars(query).one_or_none()
+        found: T | None = self.one_or_none(self.select(model).where(model.id == row_id))
+        return found
 
-    def all(self, query: Select[T]) -> list[T]:
-        """Run a query built from `select()`."""
-        return list(self.session.scalars(query))
+    def count(self, model: type[T], *where: ColumnElement[bool]) -> int:
+        """How many of the tenant's `model` rows match `where`."""
+        return int(self.scalar(self.select(model, func.count()).where(*where)) or 0)
 
-    def insert(self, row: T) -> T:
-        """INSERT a new row now, stamped with this tenant (see `db.insert_row`)."""
+    def exists(self, model: type[T], *where: ColumnElement[bool]) -> bool:
+        """Whether any of the tenant's `model` rows matches `where`."""
+        inner = self.select(model, model.id).where(*where)
+        return bool(self.session.scalar(select(exists(inner))))
+
+    def execute(self, statement: Executable, **params: Any) -> Sequence[RowMapping]:
+        """Run a statement built once with `prepared`, bound to this tenant; its rows."""
+        result = self.session.execute(statement, {TENANT.key: self.tenant_id, **params})
+        return result.mappings().all()
+
+    # -- writing ----------------------------------------------------------------------
+
+    def own(self, row: T) -> T:
+        """Stamp a new row with this tenant without adding it (for rows whose other fields
+        depend on their tenant, such as a hash-chained audit event)."""
         row.tenant_id = self.tenant_id
-        db.insert_row(self.session, row)
         return row
 
     def add(self, row: T) -> T:
@@ -53,3 +151,77 @@ class Scope:
         row.tenant_id = self.tenant_id
         self.session.add(row)
         return row
+
+    def insert(self, row: T) -> T:
+        """INSERT a new row now, stamped with this tenant (see `db.insert_row`)."""
+        row.tenant_id = self.tenant_id
+        db.insert_row(self.session, row)
+        return row
+
+    def update(self, model: type[T], *where: ColumnElement[bool], **values: Any) -> int:
+        """UPDATE the tenant's rows matching `where`; how many changed."""
+        statement = update(model).where(self._owned(model), *where).values(**values)
+        return _rowcount(
+            self.session.execute(statement.execution_options(synchronize_session=False))
+        )
+
+    def delete(self, model: type[T], *where: ColumnElement[bool]) -> int:
+        """DELETE the tenant's rows matching `where`; how many there were."""
+        statement: Delete = delete(model).where(self._owned(model), *where)
+        return _rowcount(
+            self.session.execute(statement.execution_options(synchronize_session=False))
+        )
+
+    def remove(self, row: T) -> None:
+        """Delete one loaded row of this tenant (the unit of work deletes it at flush)."""
+        if row.tenant_id != self.tenant_id:
+            raise NotFound(type(row).__name__.lower())
+        self.session.delete(row)
+
+    def flush(self) -> None:
+        """Send pending changes (domain code never commits: the caller's transaction does)."""
+        self.session.flush()
+
+    # -- transactions -----------------------------------------------------------------
+
+    def reading(self) -> AbstractContextManager[None]:
+        """Mark a block that only reads, ahead of the writes that follow it: the caller's
+        transaction policy may run it in a read-only transaction of its own."""
+        return self.read_phase(self.session)
+
+    def _owned(self, model: type[T]) -> ColumnElement[bool]:
+        return model.tenant_id == self.tenant_id
+
+
+def prepared(statement: S) -> S:
+    """`statement` with `tenant_id = :enclave_tenant` on every tenant-owned table it reads,
+    for statements built once at import (building costs as much as running them); run it
+    with `Scope.execute`, which binds the caller's tenant."""
+    conditions = [table.c.tenant_id == TENANT for table in _owned_tables(statement)]
+    return statement.where(*conditions)
+
+
+def _owned_tables(statement: AnySelect | Update | Delete) -> list[Table]:
+    """The tenant-owned tables a statement reads from, joins included, each once."""
+    froms: Sequence[FromClause] = (
+        statement.get_final_froms() if isinstance(statement, Select) else [statement.table]
+    )
+    seen: dict[str, Table] = {}
+    for table in _tables(froms):
+        if "tenant_id" in table.c:
+            seen.setdefault(table.name, table)
+    return list(seen.values())
+
+
+def _tables(froms: Sequence[FromClause]) -> Iterator[Table]:
+    for item in froms:
+        if isinstance(item, Join):
+            yield from _tables([item.left, item.right])
+        elif isinstance(item, Table):
+            yield item
+        else:
+            raise TypeError(f"cannot scope a statement reading from {type(item).__name__}")
+
+
+def _rowcount(result: Any) -> int:
+    return int(cast(CursorResult[Any], result).rowcount)

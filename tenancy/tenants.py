@@ -4,6 +4,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
+from sqlalchemy import delete as delete_statement
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -76,3 +77,9 @@ def quota(tenant: Tenant, default: Quota) -> Quota:
         max_bytes=tenant.max_bytes or default.max_bytes,
         max_chunks=tenant.max_chunks or default.max_chunks,
     )
+
+
+def delete(session: Session, tenant_id: uuid.UUID) -> None:
+    """Remove the tenant's row (its data is erased first: `ingest.erasure.delete_tenant`)."""
+    session.execute(delete_statement(Tenant).where(Tenant.id == tenant_id))
+    session.flush()

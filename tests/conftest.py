@@ -18,8 +18,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
-from api import migrate
 from api.app import create_app
+from api.ops import migrate
 from api.services import Services
 from api.settings import Settings
 from tenancy.db import make_engine, session_factory

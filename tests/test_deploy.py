@@ -193,7 +193,8 @@ def test_dockerfile_runs_the_api_as_a_user_with_a_healthcheck() -> None:
 
 def test_the_image_gets_every_package_and_the_migrations() -> None:
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
-    packages = {name.split(".")[0] for name in setuptools["setuptools"]["packages"]}
+    found = setuptools["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in found} | {"client"}
     copied = {args.split()[0] for args in arguments("COPY")}
     assert packages | {"migrations"} <= copied
     assert "pyproject.toml" in " ".join(arguments("COPY"))

@@ -19,57 +19,46 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from api import deps, errors
-from api.mcp import server, tools
-from api.routes import documents as document_routes
-from api.routes import search as search_routes
-from api.schemas import ChunkOut, DocumentList, SearchFilter, SearchIn, SearchOut
+from api import calls, errors, identity, transaction
+from api.mcp import server
+from api.schemas import search_request
 from api.services import Services
-from tenancy import audit
+from api.transaction import Context
+from enclave_client import tools
+from enclave_client.models import ChunkOut, DocumentList, SearchOut
+from retrieval.documents import DocumentQuery
+from retrieval.models import DocumentStatus
 from tenancy.errors import RateLimited
 from tenancy.roles import Principal, Role
 
 log = logging.getLogger("enclave.mcp")
 
 T = TypeVar("T")
-Work = Callable[[deps.Context, Services], T]
+Work = Callable[[Context, Services], T]
 
 # The audit actions of the HTTP routes these tools share, so the audit log reads the same.
 SEARCH, CHUNK_READ, DOCUMENT_LIST, CONNECT = "search", "chunk.read", "document.list", "mcp.connect"
 
 
 class InProcess:
-    """The tools answered by this process, exactly as the HTTP routes answer them."""
+    """The tools answered by this process: the same domain calls as the HTTP routes."""
 
     async def search(self, caller: Request | None, args: tools.SearchArgs) -> SearchOut:
-        """POST /v1/search."""
-        body = SearchIn(
-            query=args.query,
-            top_k=args.top_k,
-            mode=args.mode,
-            filter=SearchFilter.model_validate(args.filters.model_dump()),
-        )
-        return await _call(
-            caller, SEARCH, lambda ctx, built: search_routes.search(body, ctx, built)
-        )
+        """As POST /v1/search."""
+        request = search_request(args)
+        return await _call(caller, SEARCH, lambda ctx, built: calls.search(ctx, built, request))
 
     async def get_chunk(self, caller: Request | None, args: tools.GetChunkArgs) -> ChunkOut:
-        """GET /v1/chunks/{chunk_id}."""
-        return await _call(
-            caller, CHUNK_READ, lambda ctx, _: search_routes.get_chunk(args.chunk_id, ctx)
-        )
+        """As GET /v1/chunks/{chunk_id}."""
+        return await _call(caller, CHUNK_READ, lambda ctx, _: calls.get_chunk(ctx, args.chunk_id))
 
     async def list_documents(
         self, caller: Request | None, args: tools.ListDocumentsArgs
     ) -> DocumentList:
-        """GET /v1/documents."""
-        return await _call(
-            caller,
-            DOCUMENT_LIST,
-            lambda ctx, _: document_routes.list_documents(
-                ctx, status=args.status, tag=args.tag, limit=args.limit, offset=args.offset
-            ),
-        )
+        """As GET /v1/documents."""
+        status = DocumentStatus(args.status) if args.status else None
+        query = DocumentQuery(status=status, tag=args.tag, limit=args.limit, offset=args.offset)
+        return await _call(caller, DOCUMENT_LIST, lambda ctx, _: calls.list_documents(ctx, query))
 
 
 async def _call(caller: Request | None, action: str, work: Work[T]) -> T:
@@ -83,20 +72,16 @@ async def _call(caller: Request | None, action: str, work: Work[T]) -> T:
 
 
 def _transaction(request: Request, action: str, work: Work[T]) -> T:
-    """One request's transaction: the key's principal, the role check, the work, the commit."""
-    built = deps.services_of(request)
+    """One request's transactions (see `api.transaction`): the key's principal, the role
+    check, the work, the commit; a failure of a known caller is audited."""
+    built = identity.services_of(request)
     with built.sessions() as session:
         principal = _principal(request, session, built)
-        ctx = deps.Context(session, principal, deps.request_id(request), action)
-        try:
+        ctx = Context(session, principal, identity.request_id(request), action)
+        failed = lambda exc: transaction.audit_failure(ctx, errors.lookup(exc)[1])  # noqa: E731
+        with transaction.committed(session, failed):
             principal.require(Role.ADMIN, Role.READER)
-            result = work(ctx, built)
-            session.commit()
-        except Exception as exc:
-            session.rollback()
-            _audit_failure(ctx, exc)
-            raise
-        return result
+            return work(ctx, built)
 
 
 def _principal(request: Request, session: Session, built: Services) -> Principal:
@@ -105,16 +90,7 @@ def _principal(request: Request, session: Session, built: Services) -> Principal
     admitted = getattr(request.state, "principal", None)
     if isinstance(admitted, Principal):
         return admitted
-    return deps.get_principal(request, session, built)  # audits a bad key itself
-
-
-def _audit_failure(ctx: deps.Context, exc: Exception) -> None:
-    """A refused or failed call of a known caller is audited, as the HTTP API does."""
-    _, code = errors.lookup(exc)
-    entry = audit.Entry(action=ctx.action, outcome=code)
-    actor = audit.Actor(ctx.principal, ctx.request_id)
-    audit.record(ctx.session, ctx.principal.tenant_id, actor, entry)
-    ctx.session.commit()
+    return identity.principal(request, session, built)  # audits a bad key itself
 
 
 def _message(exc: Exception, status: int) -> str:
@@ -187,7 +163,7 @@ async def _admit(request: Request) -> JSONResponse | None:
     return None
 
 
-def _nothing(_ctx: deps.Context, _built: Services) -> None:
+def _nothing(_ctx: Context, _built: Services) -> None:
     return None
 
 

@@ -20,8 +20,8 @@ from mcp_types import (
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from api.mcp import tools
-from api.schemas import ChunkOut, DocumentList, SearchOut
+from enclave_client import tools
+from enclave_client.models import ChunkOut, DocumentList, SearchOut
 
 log = logging.getLogger("enclave.mcp")
 

@@ -11,9 +11,10 @@ import httpx
 from mcp.server.stdio import stdio_server
 from starlette.requests import Request
 
-from api.client import AsyncClient, EnclaveError
-from api.mcp import server, tools
-from api.schemas import ChunkOut, DocumentList, SearchOut
+from api.mcp import server
+from enclave_client import tools
+from enclave_client.client import AsyncClient, EnclaveError
+from enclave_client.models import ChunkOut, DocumentList, SearchOut
 
 T = TypeVar("T")
 

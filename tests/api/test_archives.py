@@ -101,7 +101,7 @@ async def test_a_corrupt_zip_is_422(client: httpx.AsyncClient, acme: TenantKeys)
 async def test_a_body_over_the_request_limit_is_413_before_buffering(
     app: object, client: httpx.AsyncClient, acme: TenantKeys
 ) -> None:
-    from api.middleware import BodyLimitMiddleware
+    from api.http.middleware import BodyLimitMiddleware
 
     limited = BodyLimitMiddleware(app, upload_bytes=1024)  # type: ignore[arg-type]
     transport = httpx.ASGITransport(app=limited)

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import update
 from typer.testing import CliRunner
 
-from api.audit_cli import app
+from api.cli.audit import app
 from api.services import Services
 from tenancy.models import AuditEvent
 from tests.api.conftest import World

@@ -13,9 +13,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from api import backup_manifest, restore
 from api.app import create_app
-from api.backup_manifest import BackupUnsupported, InvalidBackup, RestoreRefused
+from api.ops import manifest as backup_manifest
+from api.ops import restore
+from api.ops.manifest import BackupUnsupported, InvalidBackup, RestoreRefused
 from api.services import Services
 from api.settings import Settings
 from retrieval.models import Document

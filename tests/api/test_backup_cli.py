@@ -8,7 +8,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app
+from api.cli.main import app
 from api.settings import Settings
 from tests.conftest import OPERATOR_KEY
 from tests.factories import OPERATOR, auth, fixture_file

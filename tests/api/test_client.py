@@ -12,8 +12,8 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from api.client import AsyncClient, Client, EnclaveError
-from api.schemas import SearchFilter
+from enclave_client.client import AsyncClient, Client, EnclaveError
+from enclave_client.models import SearchFilter
 from tests.api.conftest import World
 from tests.conftest import OPERATOR_KEY
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from api.cli import app
-from api.config_doc import markdown
+from api.cli.config import markdown
+from api.cli.main import app
 from api.settings import Settings
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"

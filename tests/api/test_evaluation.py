@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from api.evaluation import EvalReport, load_beir, render, run_eval
+from api.eval.beir import load_beir
+from api.eval.report import EvalReport, render
+from api.eval.run import run_eval
 from api.settings import Settings
 from tests.fakes import HashingEmbedder
 from tests.retrieval.test_rerank import build_cross_encoder

@@ -1,14 +1,14 @@
 """The leakage probe against a live server: clean on the real code, loud when isolation breaks."""
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from rich.console import Console
-from sqlalchemy import Select, select
+from sqlalchemy import true
 
-from api.probe_run import Credentials, run
+from api.probe.run import Credentials, run
 from api.settings import Settings
+from tenancy import scope
 from tenancy.scope import Scope
 from tests.conftest import OPERATOR_KEY
 from tests.live import serve
@@ -34,10 +34,10 @@ def test_the_probe_finds_no_leak(live_url: str) -> None:
 def test_the_probe_catches_a_missing_tenant_filter(
     live_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def unscoped(self: Scope, model: Any) -> Select[Any]:
-        return select(model)  # the bug: the tenant condition is gone
-
-    monkeypatch.setattr(Scope, "select", unscoped)
+    # The bug: the funnel loses its tenant condition, both where it builds a statement and
+    # where it runs one (each alone is caught by the other).
+    monkeypatch.setattr(Scope, "_owned", lambda self, model: true())
+    monkeypatch.setattr(scope, "_owned_tables", lambda statement: [])
     console = Console(record=True, width=200)
     code = run(live_url, Credentials(operator=OPERATOR_KEY), console)
     text = console.export_text()

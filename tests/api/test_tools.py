@@ -4,7 +4,7 @@ from typing import Any
 
 import httpx
 
-from api.mcp import tools
+from enclave_client import tools
 
 
 async def _tools(client: httpx.AsyncClient) -> list[dict[str, Any]]:

@@ -17,11 +17,11 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from api.adapters.langchain import EnclaveRetriever
-from api.adapters.pydantic_ai import enclave_tools
-from api.client import Client
-from api.mcp import tools
-from api.schemas import SearchFilter
+from enclave_client import tools
+from enclave_client.adapters.langchain import EnclaveRetriever
+from enclave_client.adapters.pydantic_ai import enclave_tools
+from enclave_client.client import Client
+from enclave_client.models import SearchFilter
 from tests.e2e.test_mcp_stdio import Live, start_live
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp_types import CallToolResult, TextContent
 
-from api.client import Client as EnclaveClient
+from enclave_client.client import Client as EnclaveClient
 from tests.e2e.test_serve import ENCLAVE, KEY_LINE, Server
 from tests.factories import FIXTURES
 

@@ -10,7 +10,7 @@ from tests.retrieval.test_index_contract import CORPUS_A, FILTERS, MODES, TENANT
 
 
 def _fields(index: EdgeIndex) -> set[str]:
-    (slot,) = index._slots.values()
+    (slot,) = index._shards.all()
     assert slot.shard is not None
     return set(slot.shard.info().payload_schema)
 

@@ -55,4 +55,4 @@ def test_evicted_shards_are_closed_in_the_background(tmp_path: Path) -> None:
 
 
 def _loaded(index: EdgeIndex) -> int:
-    return sum(slot.shard is not None for slot in index._slots.values())
+    return sum(slot.shard is not None for slot in index._shards.all())

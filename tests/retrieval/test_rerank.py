@@ -164,7 +164,7 @@ def _results(
 ) -> list[dict[str, Any]]:
     with services.sessions() as session:
         scope = Scope(session, TenantId(uuid.UUID(tenant_id)))
-        results = searching.search(scope, retriever, request, key_id=None).results
+        results = searching.search(scope, retriever, request, key_id=None).record.results
         session.rollback()
     return results
 

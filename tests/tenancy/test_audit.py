@@ -9,20 +9,21 @@ from sqlalchemy.orm import Session
 from tenancy import audit, tenants
 from tenancy.ids import TenantId
 from tenancy.models import AuditEvent
+from tenancy.scope import Scope
 
 
 def _append(db: Session, tenant_id: uuid.UUID, n: int) -> None:
     for i in range(n):
         entry = audit.Entry(action="search", targets=[f"t{i}"], details={"query": f"q{i}"})
-        audit.record(db, tenant_id, audit.Actor(None, f"req-{i}"), entry)
+        audit.record(db, TenantId(tenant_id), audit.Actor(None, f"req-{i}"), entry)
 
 
 def test_a_fresh_chain_verifies_and_links_each_event_to_the_previous(db: Session) -> None:
     tenant = tenants.create(db, name="acme")
     _append(db, tenant.id, 5)
-    result = audit.verify(db, tenant.id)
+    result = audit.verify(db, TenantId(tenant.id))
     assert (result.ok, result.events) == (True, 5)
-    events = audit.list_events(db, TenantId(tenant.id), audit.EventQuery())
+    events = audit.list_events(Scope(db, TenantId(tenant.id)), audit.EventQuery())
     assert [e.seq for e in events] == [1, 2, 3, 4, 5]
     assert events[0].prev_hash == audit.GENESIS
     assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
@@ -37,7 +38,7 @@ def test_editing_a_row_breaks_verification_at_that_row(db: Session) -> None:
         .values(details={"query": "forged"})
     )
     db.expire_all()
-    result = audit.verify(db, tenant.id)
+    result = audit.verify(db, TenantId(tenant.id))
     assert (result.ok, result.first_broken_seq) == (False, 3)
 
 
@@ -45,18 +46,22 @@ def test_chains_are_per_tenant(db: Session) -> None:
     acme, globex = tenants.create(db, name="acme"), tenants.create(db, name="globex")
     _append(db, acme.id, 3)
     _append(db, globex.id, 2)
-    assert audit.verify(db, acme.id).events == 3
-    assert audit.verify(db, globex.id).events == 2
-    only_globex = audit.list_events(db, TenantId(globex.id), audit.EventQuery())
+    assert audit.verify(db, TenantId(acme.id)).events == 3
+    assert audit.verify(db, TenantId(globex.id)).events == 2
+    only_globex = audit.list_events(Scope(db, TenantId(globex.id)), audit.EventQuery())
     assert {e.tenant_id for e in only_globex} == {globex.id}
 
 
 def test_listing_filters_by_action_and_pages_by_sequence(db: Session) -> None:
     tenant = tenants.create(db, name="acme")
     _append(db, tenant.id, 4)
-    audit.record(db, tenant.id, audit.Actor(None), audit.Entry(action="document.read"))
-    page = audit.list_events(db, TenantId(tenant.id), audit.EventQuery(limit=2))
-    rest = audit.list_events(db, TenantId(tenant.id), audit.EventQuery(after_seq=page[-1].seq))
+    audit.record(db, TenantId(tenant.id), audit.Actor(None), audit.Entry(action="document.read"))
+    page = audit.list_events(Scope(db, TenantId(tenant.id)), audit.EventQuery(limit=2))
+    rest = audit.list_events(
+        Scope(db, TenantId(tenant.id)), audit.EventQuery(after_seq=page[-1].seq)
+    )
     assert [e.seq for e in page + rest] == [1, 2, 3, 4, 5]
-    reads = audit.list_events(db, TenantId(tenant.id), audit.EventQuery(action="document.read"))
+    reads = audit.list_events(
+        Scope(db, TenantId(tenant.id)), audit.EventQuery(action="document.read")
+    )
     assert [e.action for e in reads] == ["document.read"]

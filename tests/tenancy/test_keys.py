@@ -12,6 +12,7 @@ from tenancy.errors import InvalidRequest, NotFound, Unauthenticated
 from tenancy.ids import TenantId
 from tenancy.models import ApiKey
 from tenancy.roles import Role
+from tenancy.scope import Scope
 
 
 def _tenant(session: Session, name: str = "acme") -> TenantId:
@@ -20,7 +21,7 @@ def _tenant(session: Session, name: str = "acme") -> TenantId:
 
 def test_issued_key_authenticates_and_is_never_stored_in_clear(db: Session) -> None:
     tenant = _tenant(db)
-    issued = keys.issue(db, tenant_id=tenant, role=Role.READER, name="bot")
+    issued = keys.issue(Scope(db, tenant), role=Role.READER, name="bot")
     assert issued.key.startswith("ek_")
     assert len(issued.key) > 40
     stored = db.scalars(select(ApiKey)).one()
@@ -37,8 +38,8 @@ def test_unknown_or_malformed_keys_are_rejected(db: Session, bad: str | None) ->
 
 def test_revoked_key_stops_working(db: Session) -> None:
     tenant = _tenant(db)
-    issued = keys.issue(db, tenant_id=tenant, role=Role.ADMIN, name="a")
-    keys.revoke(db, tenant, issued.row.id)
+    issued = keys.issue(Scope(db, tenant), role=Role.ADMIN, name="a")
+    keys.revoke(Scope(db, tenant), issued.row.id)
     with pytest.raises(Unauthenticated):
         keys.authenticate(db, issued.key)
 
@@ -46,24 +47,24 @@ def test_revoked_key_stops_working(db: Session) -> None:
 def test_expired_key_stops_working(db: Session) -> None:
     tenant = _tenant(db)
     past = utcnow() - timedelta(seconds=1)
-    issued = keys.issue(db, tenant_id=tenant, role=Role.ADMIN, name="a", expires_at=past)
+    issued = keys.issue(Scope(db, tenant), role=Role.ADMIN, name="a", expires_at=past)
     with pytest.raises(Unauthenticated):
         keys.authenticate(db, issued.key)
 
 
 def test_a_tenant_cannot_revoke_another_tenants_key(db: Session) -> None:
     acme, globex = _tenant(db, "acme"), _tenant(db, "globex")
-    issued = keys.issue(db, tenant_id=globex, role=Role.ADMIN, name="a")
+    issued = keys.issue(Scope(db, globex), role=Role.ADMIN, name="a")
     with pytest.raises(NotFound):
-        keys.revoke(db, acme, issued.row.id)
+        keys.revoke(Scope(db, acme), issued.row.id)
     assert keys.authenticate(db, issued.key).tenant_id == globex
 
 
 def test_operator_keys_have_no_tenant_and_tenant_keys_need_one(db: Session) -> None:
+    operator = keys.issue_operator_key(db, name="x")
+    assert keys.authenticate(db, operator.key).tenant_id is None
     with pytest.raises(InvalidRequest):
-        keys.issue(db, tenant_id=None, role=Role.ADMIN, name="x")
-    with pytest.raises(InvalidRequest):
-        keys.issue(db, tenant_id=_tenant(db), role=Role.OPERATOR, name="x")
+        keys.issue(Scope(db, _tenant(db)), role=Role.OPERATOR, name="x")
 
 
 def test_operator_key_is_generated_once_or_taken_from_configuration(db: Session) -> None:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from api import migrate
+from api.ops import migrate
 from tenancy import sqlite, tenants
 from tenancy.db import make_engine, session_factory
 from tenancy.models import Tenant

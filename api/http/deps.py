@@ -1,0 +1,85 @@
+"""Request dependencies: the session, the principal from the key, role guards.
+
+The transactions they open and close are described once, in `api.transaction`.
+"""
+
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.orm import Session
+
+from api import errors, identity, transaction
+from api.identity import request_id, route_name, services_of
+from api.services import Services
+from api.transaction import Context
+from tenancy.roles import Principal, Role
+
+
+async def get_services(request: Request) -> Services:
+    """The process's services, as a dependency."""
+    # async: FastAPI runs a plain `def` dependency on a worker thread, a hop that an
+    # attribute read does not need (the same for `require`'s checks below).
+    return services_of(request)
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_session(request: Request, services: ServicesDep) -> Iterator[Session]:
+    """The request's session: committed before the response, rolled back on error; a failed
+    request by an authenticated caller is still audited."""
+
+    def failed(exc: Exception) -> None:
+        principal: Principal | None = getattr(request.state, "principal", None)
+        if principal is None:
+            return  # unauthenticated: audited where authentication failed
+        ctx = Context(session, principal, request_id(request), route_name(request))
+        targets = [str(v) for v in request.path_params.values()]
+        transaction.audit_failure(ctx, outcome(exc), targets)
+
+    with services.sessions() as session, transaction.committed(session, failed):
+        yield session
+
+
+def outcome(exc: Exception) -> str:
+    """The audit outcome of a failure: its error code."""
+    return "http_error" if isinstance(exc, HTTPException) else errors.lookup(exc)[1]
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_principal(request: Request, session: SessionDep, services: ServicesDep) -> Principal:
+    """Authenticate the bearer key, then charge its rate limits; failures are audited."""
+    return identity.principal(request, session, services)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require(*roles: Role) -> Callable[..., Awaitable[Context]]:
+    """A dependency that admits only `roles`."""
+
+    async def dependency(request: Request, session: SessionDep, principal: PrincipalDep) -> Context:
+        principal.require(*roles)
+        return Context(session, principal, request_id(request), route_name(request))
+
+    return dependency
+
+
+def index_writes(
+    session: SessionDep, services: ServicesDep, _caller: PrincipalDep
+) -> Iterator[None]:
+    """For routes that write to the index: the commit inside the write gate (the caller is
+    authenticated first)."""
+    with transaction.index_writes(session, services.gate):
+        yield
+
+
+# Erasures use it: `dependencies=[IndexWrites]`.
+IndexWrites = Depends(index_writes, scope="function")
+
+OperatorCtx = Annotated[Context, Depends(require(Role.OPERATOR))]
+AdminCtx = Annotated[Context, Depends(require(Role.ADMIN))]
+ReaderCtx = Annotated[Context, Depends(require(Role.ADMIN, Role.READER))]

@@ -1,0 +1,41 @@
+"""Search routes: search, replay a search, fetch a chunk."""
+
+import uuid
+
+from fastapi import APIRouter
+
+from api import calls
+from api.http.deps import ReaderCtx, ServicesDep
+from api.schemas import SearchIn, search_request
+from enclave_client.models import ChunkOut, ReplayedHit, SearchOut, SearchReplay
+from retrieval import replay
+
+router = APIRouter(tags=["search"])
+
+
+@router.post("/v1/search", name="search")
+def search(body: SearchIn, ctx: ReaderCtx, services: ServicesDep) -> SearchOut:
+    """Search the caller's documents; every hit carries its exact citation."""
+    return calls.search(ctx, services, search_request(body))
+
+
+@router.get("/v1/searches/{search_id}", name="search.replay")
+def replay_search(search_id: uuid.UUID, ctx: ReaderCtx) -> SearchReplay:
+    """What a past search returned, exactly."""
+    record = replay.replay(ctx.scope, search_id)
+    ctx.record([str(search_id)])
+    return SearchReplay(
+        search_id=record.id,
+        results=[ReplayedHit.model_validate(r) for r in record.results],
+        query=record.query,
+        mode=record.mode,
+        top_k=record.top_k,
+        filter=record.filters,
+        created_at=record.created_at,
+    )
+
+
+@router.get("/v1/chunks/{chunk_id}", name="chunk.read")
+def get_chunk(chunk_id: uuid.UUID, ctx: ReaderCtx) -> ChunkOut:
+    """One chunk's text and citation."""
+    return calls.get_chunk(ctx, chunk_id)

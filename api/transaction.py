@@ -1,0 +1,132 @@
+"""Where a request's transactions begin and end: HTTP routes and MCP tools alike.
+
+A request has one session, and at most three transactions on it, in this order:
+
+1. The credential check (`authenticate`, then `charge`): the key, then its rate limits.
+   It only reads, and it ends before the route's work starts.
+2. The route's reads that come before its writes, when the domain marks them with
+   `scope.reading()` (a search's index query and hit resolution). Also read-only, ended at
+   the block's end.
+3. The route's writes and its audit event: one write transaction, committed before the
+   response leaves (`committed`), inside the write gate for routes that write to the index
+   (`index_writes`).
+
+A failure rolls back the open transaction; the failure of an authenticated caller is then
+audited in a transaction of its own (`audit_failure`), and a refused credential likewise.
+On SQLite the read-only transactions begin deferred and take no lock
+(`tenancy.sqlite.read_only`), so the one writer lock is held by step 3 alone; other
+databases ignore the distinction. Nothing else in a request commits: domain code only
+flushes.
+"""
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.services import Services
+from ingest.gate import WriteGate
+from tenancy import audit, keys, limits, sqlite, tenants
+from tenancy.errors import Unauthenticated
+from tenancy.limits import Rate
+from tenancy.roles import Principal
+from tenancy.scope import Scope
+
+security_log = logging.getLogger("enclave.security")
+
+
+@contextmanager
+def read_phase(session: Session) -> Iterator[None]:
+    """Step 2: run the block in a read-only transaction of its own, committed at its end."""
+    sqlite.read_only(session)
+    yield
+    session.commit()
+
+
+@dataclass(frozen=True)
+class Context:
+    """The caller, its session and request id, and the audit action of what it asked for."""
+
+    session: Session
+    principal: Principal
+    request_id: str
+    action: str
+
+    @property
+    def scope(self) -> Scope:
+        """The caller's tenant scope (operators have none: PermissionDenied)."""
+        return Scope(self.session, self.principal.tenant(), read_phase=read_phase)
+
+    def record(self, targets: list[str] | None = None, **details: Any) -> None:
+        """Audit this request's action on the caller's chain (the system chain for operators)."""
+        entry = audit.Entry(action=self.action, targets=targets or [], details=details)
+        actor = audit.Actor(self.principal, self.request_id)
+        audit.record(self.session, self.principal.tenant_id, actor, entry)
+
+
+@contextmanager
+def committed(session: Session, on_failure: Callable[[Exception], None]) -> Iterator[None]:
+    """Step 3: commit when the block is done; when it raises, roll back, then `on_failure`."""
+    try:
+        yield
+        session.commit()
+    except Exception as exc:
+        session.rollback()
+        on_failure(exc)
+        raise
+
+
+def authenticate(
+    session: Session, key: str | None, *, request_id: str, where: dict[str, str]
+) -> Principal:
+    """Step 1, first half: the principal of `key`; a refused key is audited on the system
+    chain (`where` says what it tried)."""
+    sqlite.read_only(session)  # the check only reads: it need not queue behind writers
+    try:
+        return keys.authenticate(session, key)
+    except Unauthenticated:
+        _audit_refused_key(session, request_id, where)
+        raise
+
+
+def charge(session: Session, services: Services, principal: Principal) -> None:
+    """Step 1, second half: take a token from the key's and the tenant's buckets (429 when
+    one is empty), then end the credential check's transaction."""
+    limits.enforce(services.buckets, _rates(session, services, principal))
+    session.commit()
+
+
+def _rates(session: Session, services: Services, principal: Principal) -> dict[str, Rate]:
+    rates = {f"key:{principal.key_id}": services.key_rate}
+    if principal.tenant_id is not None:
+        tenant_rate = tenants.rate(session, principal.tenant_id, services.tenant_rate)
+        rates[f"tenant:{principal.tenant_id}"] = tenant_rate
+    return rates
+
+
+def _audit_refused_key(session: Session, request_id: str, where: dict[str, str]) -> None:
+    security_log.warning("security_event=auth_failed path=%s", where.get("path", ""))
+    session.rollback()
+    entry = audit.Entry(action="auth.failed", outcome="unauthenticated", details=where)
+    audit.record(session, None, audit.Actor(None, request_id), entry)
+    session.commit()
+
+
+def audit_failure(ctx: Context, outcome: str, targets: list[str] | None = None) -> None:
+    """After a rollback: audit the failed request of a known caller in its own transaction."""
+    entry = audit.Entry(action=ctx.action, targets=targets or [], outcome=outcome)
+    actor = audit.Actor(ctx.principal, ctx.request_id)
+    audit.record(ctx.session, ctx.principal.tenant_id, actor, entry)
+    ctx.session.commit()
+
+
+@contextmanager
+def index_writes(session: Session, gate: WriteGate) -> Iterator[None]:
+    """Step 3 for routes that write to the index: the commit happens inside the write gate,
+    so that a backup sees all of the request or none of it."""
+    with gate.writing():
+        yield
+        session.commit()

@@ -1,0 +1,243 @@
+"""Documents and their states: the one module that reads document rows and changes them.
+
+The life of a document is drawn on `DocumentStatus`. Uploads create documents here, the
+ingestion worker turns them `ready` or `failed` here, a newer version retires the older
+ones here, and erasure removes their rows here; every one of these goes through the
+caller's tenant scope.
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import func
+from sqlalchemy.orm import undefer
+
+from retrieval.models import Chunk, Document, DocumentStatus, DocumentTag
+from retrieval.points import point_id
+from tenancy.errors import NotFound
+from tenancy.scope import Scope
+
+
+@dataclass(frozen=True)
+class DocumentQuery:
+    """Listing filters and pagination (newest first)."""
+
+    status: DocumentStatus | None = None
+    tag: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """What an accepted upload knows of a document before it is indexed."""
+
+    filename: str
+    media_type: str
+    sha256: str
+    size_bytes: int
+    path: str | None = None
+    external_id: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Usage:
+    """A tenant's live documents (superseded versions excluded), their bytes and chunks."""
+
+    documents: int
+    bytes: int
+    chunks: int
+
+
+class Passage(Protocol):
+    """A chunk of a document's canonical text, as chunking made it."""
+
+    @property
+    def ordinal(self) -> int: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def char_start(self) -> int: ...
+    @property
+    def char_end(self) -> int: ...
+    @property
+    def page_start(self) -> int | None: ...
+    @property
+    def page_end(self) -> int | None: ...
+    @property
+    def section(self) -> str | None: ...
+    @property
+    def sha256(self) -> str: ...
+
+
+class Indexed(Protocol):
+    """A document's canonical text and its passages, once their vectors are in the index."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def chunks(self) -> Sequence[Passage]: ...
+    @property
+    def page_count(self) -> int | None: ...
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def list_documents(scope: Scope, query: DocumentQuery) -> list[Document]:
+    """The tenant's documents, filtered and paginated."""
+    stmt = scope.select(Document)
+    if query.status:
+        stmt = stmt.where(Document.status == query.status)
+    if query.tag:
+        tagged = scope.select(DocumentTag, DocumentTag.document_id).where(
+            DocumentTag.tag == query.tag
+        )
+        stmt = stmt.where(Document.id.in_(tagged))
+    stmt = stmt.order_by(Document.created_at.desc(), Document.id)
+    return scope.all(stmt.limit(query.limit).offset(query.offset))
+
+
+def get(scope: Scope, document_id: uuid.UUID) -> Document:
+    """One document of the tenant, or NotFound."""
+    return scope.get(Document, document_id, kind="document")
+
+
+def get_text(scope: Scope, document_id: uuid.UUID) -> str:
+    """The canonical text citations index into; NotFound until the document is indexed."""
+    query = scope.select(Document).where(Document.id == document_id)
+    document: Document | None = scope.one_or_none(query.options(undefer(Document.text)))
+    if document is None or document.text is None:
+        raise NotFound("document")
+    return document.text
+
+
+def with_bytes(scope: Scope, sha256: str) -> Document | None:
+    """The newest live document of these exact bytes, if the tenant has one."""
+    query = scope.select(Document).where(
+        Document.sha256 == sha256, Document.status != DocumentStatus.SUPERSEDED
+    )
+    found: Document | None = scope.first(query.order_by(Document.version.desc()))
+    return found
+
+
+def usage(scope: Scope) -> Usage:
+    """What the tenant stores now (superseded versions excluded)."""
+    query = scope.select(
+        Document,
+        func.count(),
+        func.coalesce(func.sum(Document.size_bytes), 0),
+        func.coalesce(func.sum(Document.chunk_count), 0),
+    ).where(Document.status != DocumentStatus.SUPERSEDED)
+    documents, stored, chunks = scope.rows(query)[0]
+    return Usage(int(documents), int(stored), int(chunks))
+
+
+def rows(scope: Scope, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Document]:
+    """The tenant's documents among `ids` that still exist, by id."""
+    return {doc.id: doc for doc in scope.all(scope.select(Document).where(Document.id.in_(ids)))}
+
+
+def is_shared(scope: Scope, sha256: str) -> bool:
+    """Whether any document of the tenant still has these bytes (its original is kept)."""
+    return scope.exists(Document, Document.sha256 == sha256)
+
+
+# -- changing -----------------------------------------------------------------------------
+
+
+def create(scope: Scope, new: NewDocument) -> Document:
+    """A new `queued` document: version 1, or the next version of its `external_id`."""
+    document = Document(
+        filename=new.filename,
+        path=new.path,
+        media_type=new.media_type,
+        sha256=new.sha256,
+        size_bytes=new.size_bytes,
+        external_id=new.external_id,
+        version=_next_version(scope, new.external_id),
+        status=DocumentStatus.QUEUED,
+    )
+    document.tag_rows = [
+        scope.own(DocumentTag(tag=tag, position=i)) for i, tag in enumerate(dict.fromkeys(new.tags))
+    ]
+    scope.add(document)
+    scope.flush()
+    return document
+
+
+def _next_version(scope: Scope, external_id: str | None) -> int:
+    if external_id is None:
+        return 1
+    query = scope.select(Document, func.max(Document.version))
+    latest = scope.scalar(query.where(Document.external_id == external_id))
+    return int(latest or 0) + 1
+
+
+def ready(scope: Scope, doc: Document, indexed: Indexed) -> list[uuid.UUID]:
+    """Turn a document `ready` with its chunk rows and release its lease; returns the ids of
+    the older versions this retires (their points are the caller's to remove)."""
+    doc.lease_owner = doc.lease_expires_at = None
+    if doc.status == DocumentStatus.SUPERSEDED:  # a newer version earlier in the batch won
+        return [doc.id]
+    scope.delete(Chunk, Chunk.document_id == doc.id)
+    for passage in indexed.chunks:
+        scope.add(_chunk_row(doc, passage))
+    doc.text, doc.chunk_count, doc.page_count = (
+        indexed.text,
+        len(indexed.chunks),
+        indexed.page_count,
+    )
+    doc.status, doc.error = DocumentStatus.READY, None
+    return _supersede(scope, doc)
+
+
+def _chunk_row(doc: Document, passage: Passage) -> Chunk:
+    return Chunk(
+        id=point_id(doc.id, passage.ordinal),
+        document_id=doc.id,
+        ordinal=passage.ordinal,
+        text=passage.text,
+        char_start=passage.char_start,
+        char_end=passage.char_end,
+        page_start=passage.page_start,
+        page_end=passage.page_end,
+        section=passage.section,
+        sha256=passage.sha256,
+    )
+
+
+def _supersede(scope: Scope, doc: Document) -> list[uuid.UUID]:
+    """In the transaction that turns `doc` ready, retire its older versions."""
+    if doc.external_id is None:
+        return []
+    query = scope.select(Document).where(
+        Document.external_id == doc.external_id,
+        Document.version < doc.version,
+        Document.status != DocumentStatus.SUPERSEDED,
+    )
+    older: list[Document] = scope.all(query)
+    for row in older:
+        row.status = DocumentStatus.SUPERSEDED
+    ids = [row.id for row in older]
+    if ids:
+        scope.delete(Chunk, Chunk.document_id.in_(ids))
+    return ids
+
+
+def fail(scope: Scope, doc: Document, reason: str) -> None:
+    """Turn a document `failed` with a reason an admin can read; its chunks go."""
+    scope.delete(Chunk, Chunk.document_id == doc.id)
+    doc.status, doc.error, doc.chunk_count = DocumentStatus.FAILED, reason, 0
+    doc.lease_owner = doc.lease_expires_at = None
+
+
+def erase(scope: Scope, doc: Document) -> int:
+    """Delete a document's rows (its chunks, tags and itself); returns how many chunks."""
+    chunks = scope.delete(Chunk, Chunk.document_id == doc.id)
+    scope.remove(doc)  # its tag rows go with it
+    scope.flush()
+    return chunks
