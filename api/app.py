@@ -10,7 +10,18 @@ from fastapi import FastAPI
 from api import services, tracing
 from api.http import handlers
 from api.http.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
-from api.http.routes import admin, audit, documents, health, jobs, keys, search, tenants, tools
+from api.http.routes import (
+    admin,
+    audit,
+    documents,
+    health,
+    jobs,
+    keys,
+    search,
+    sources,
+    tenants,
+    tools,
+)
 from api.mcp import mount
 from api.metrics import Metrics, MetricsMiddleware
 from api.ops import migrate
@@ -54,7 +65,8 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     app.add_middleware(MetricsMiddleware, metrics=lambda: _metrics(app))
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    for module in (health, tenants, keys, documents, jobs, search, audit, tools, admin):
+    routers = (health, tenants, keys, documents, sources, jobs, search, audit, tools, admin)
+    for module in routers:
         app.include_router(module.router)
     app.router.routes.append(mcp.route("/mcp"))
     return app

@@ -64,22 +64,15 @@ class KeyIssued(KeyOut):
     key: str = Field(description="The key in clear: shown this once, never again.")
 
 
-class UploadMetadata(Input):
-    tags: list[Tag] = Field(default_factory=list, max_length=50)
+class FileMetadata(Input):
+    path: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
     external_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
 
 
-class Receipt(BaseModel):
-    erased: bool = True
-    documents: int
-    chunks: int
-    vectors: int
-    blobs: int
-    jobs: int
-    keys: int
-    searches: int
-    audit_events: int
-    redacted_searches: int = 0
+class UploadMetadata(Input):
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    external_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    files: list[FileMetadata] | None = Field(None, max_length=1000)
 
 
 class SearchIn(Input):

@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     max_request_mb: float = Field(200.0, gt=0, description="Largest upload request body, in MB.")
     max_archive_members: int = Field(1000, gt=0, description="Files in one uploaded zip.")
     max_archive_mb: float = Field(500.0, gt=0, description="What one zip may expand to, in MB.")
+    max_manifest_entries: int = Field(
+        100_000, ge=1, description="Files one sync's manifest may list."
+    )
+    sync_idle_s: float = Field(
+        600.0,
+        gt=0,
+        description="An open sync run that saw no upload for this long gives way to a new "
+        "run of the same source with another manifest (before that: 409).",
+    )
     chunk_max_chars: int = Field(1200, ge=200, description="Upper bound of a chunk's length.")
     hybrid_prefetch: int = Field(50, ge=1, description="Candidates per branch of a hybrid query.")
     rrf_k: int = Field(60, ge=1, description="The k of reciprocal rank fusion.")

@@ -1,16 +1,17 @@
 """Erasure: a deleted document or tenant leaves nothing retrievable, and a receipt says so."""
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from ingest.blobs import BlobStore
-from ingest.models import Job, JobItem
+from ingest.models import Job, JobItem, SyncEntry, SyncRun
 from retrieval import documents, replay
 from retrieval.index import VectorIndex
-from retrieval.models import Chunk, Document, DocumentTag, SearchRecord
+from retrieval.models import Chunk, Document, DocumentTag, SearchRecord, Source
 from tenancy import tenants
 from tenancy.ids import TenantId
 from tenancy.models import ApiKey, AuditEvent
@@ -48,6 +49,15 @@ def delete_document(
     )
 
 
+def combined(receipts: Sequence[Receipt]) -> Receipt:
+    """One receipt for several erasures (a path's versions, a source's documents)."""
+    totals = {name: sum(getattr(r, name) for r in receipts) for name in _FIELDS}
+    return Receipt(**totals)
+
+
+_FIELDS = tuple(f.name for f in fields(Receipt))
+
+
 def delete_tenant(
     session: Session, index: VectorIndex, blobs: BlobStore, tenant_id: uuid.UUID
 ) -> Receipt:
@@ -72,8 +82,11 @@ _TENANT_TABLES: tuple[tuple[str, type[Any]], ...] = (
     ("searches", SearchRecord),
     ("", JobItem),
     ("jobs", Job),
+    ("", SyncEntry),
+    ("", SyncRun),
     ("", DocumentTag),
     ("documents", Document),
+    ("", Source),
     ("keys", ApiKey),
     ("audit_events", AuditEvent),
 )

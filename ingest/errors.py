@@ -27,3 +27,11 @@ class QueueFull(IngestError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = max(1, retry_after)
+
+
+class InvalidManifest(IngestError):
+    """A sync's manifest cannot be used (a bad, repeated or over-long path, too many entries)."""
+
+
+class SyncConflict(IngestError):
+    """Another sync of the same source is under way, or the run cannot take this step now."""

@@ -25,6 +25,7 @@ class IncomingFile:
     data: bytes
     path: str | None = None
     in_archive: bool = False
+    external_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,14 @@ def accept(files: Sequence[IncomingFile], options: UploadOptions) -> list[Accept
     accepted = [a for f in files for a in _accept_one(f, options)]
     if options.external_id is not None and len(accepted) != 1:
         raise InvalidUpload("external_id names one document: upload exactly one file with it")
+    named = [a.file.external_id for a in accepted if a.file.external_id is not None]
+    if len(named) != len(set(named)):
+        raise InvalidUpload("two files of the upload have the same external_id")
     return accepted
 
 
 def _accept_one(file: IncomingFile, options: UploadOptions) -> list[Accepted]:
-    media_type = _checked_type(file, options)
+    media_type = checked_type(file, options)
     if media_type != detect.ARCHIVE_MEDIA_TYPE or file.in_archive:
         if media_type == detect.ARCHIVE_MEDIA_TYPE:
             raise UnsupportedMediaType(f"{file.path!r}: archives inside archives are not supported")
@@ -81,13 +85,23 @@ def _accept_one(file: IncomingFile, options: UploadOptions) -> list[Accepted]:
     return [a for f in inner for a in _accept_one(f, options)]
 
 
-def _checked_type(file: IncomingFile, options: UploadOptions) -> str:
+def checked_type(file: IncomingFile, options: UploadOptions, *, archives: bool = True) -> str:
+    """The file's media type, judged from its content, once its name and size pass."""
     if not file.filename or len(file.filename) > MAX_FILENAME:
         raise InvalidUpload("every file needs a name of at most 255 characters")
     if len(file.data) > options.max_file_bytes:
         limit_mb = options.max_file_bytes / (1024 * 1024)
         raise PayloadTooLarge(f"{file.filename!r} exceeds the {limit_mb:g} MB limit")
-    return detect.detect_media_type(file.data, filename=file.filename)
+    media_type = detect.detect_media_type(file.data, filename=file.filename)
+    if media_type == detect.ARCHIVE_MEDIA_TYPE and not archives:
+        raise UnsupportedMediaType(f"{file.filename!r}: archives are not indexed here; unpack it")
+    return media_type
+
+
+def check_room(scope: Scope, options: UploadOptions, new_sizes: Sequence[int]) -> None:
+    """Refuse new documents of these sizes past the tenant's quotas or the queue's depth."""
+    quota.check_upload(scope, options.quota, new_sizes)
+    backpressure.check(scope, limit=options.max_queue_depth, adding=len(new_sizes))
 
 
 def receive(
@@ -103,9 +117,7 @@ def enqueue(
     scope: Scope, blobs: BlobStore, accepted: Sequence[Accepted], options: UploadOptions
 ) -> Queued:
     """Check quotas, store blobs, create documents (or reuse identical ones) and one job."""
-    new_sizes = _new_sizes(scope, accepted)
-    quota.check_upload(scope, options.quota, new_sizes)
-    backpressure.check(scope, limit=options.max_queue_depth, adding=len(new_sizes))
+    check_room(scope, options, _new_sizes(scope, accepted))
     job = scope.add(Job())
     scope.flush()
     items = [_item(scope, blobs, job, i, a, options) for i, a in enumerate(accepted)]
@@ -139,7 +151,7 @@ def _new_document(
         media_type=acc.media_type,
         sha256=acc.sha256,
         size_bytes=len(acc.file.data),
-        external_id=options.external_id,
+        external_id=acc.file.external_id or options.external_id,
         tags=options.tags,
     )
     return documents.create(scope, new)

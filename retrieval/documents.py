@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, func
 from sqlalchemy.orm import undefer
 
 from retrieval.models import Chunk, Document, DocumentStatus, DocumentTag
@@ -41,6 +41,7 @@ class NewDocument:
     path: str | None = None
     external_id: str | None = None
     tags: tuple[str, ...] = ()
+    source_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -158,9 +159,10 @@ def create(scope: Scope, new: NewDocument) -> Document:
         sha256=new.sha256,
         size_bytes=new.size_bytes,
         external_id=new.external_id,
-        version=_next_version(scope, new.external_id),
+        source_id=new.source_id,
         status=DocumentStatus.QUEUED,
     )
+    document.version = _next_version(scope, document)
     document.tag_rows = [
         scope.own(DocumentTag(tag=tag, position=i)) for i, tag in enumerate(dict.fromkeys(new.tags))
     ]
@@ -169,12 +171,21 @@ def create(scope: Scope, new: NewDocument) -> Document:
     return document
 
 
-def _next_version(scope: Scope, external_id: str | None) -> int:
-    if external_id is None:
+def _next_version(scope: Scope, doc: Document) -> int:
+    lineage = _lineage(doc)
+    if lineage is None:
         return 1
-    query = scope.select(Document, func.max(Document.version))
-    latest = scope.scalar(query.where(Document.external_id == external_id))
+    latest = scope.scalar(scope.select(Document, func.max(Document.version)).where(*lineage))
     return int(latest or 0) + 1
+
+
+def _lineage(doc: Document) -> tuple[ColumnElement[bool], ...] | None:
+    """The versions of `doc`: same path in the same source, or the same external id."""
+    if doc.source_id is not None:
+        return (Document.source_id == doc.source_id, Document.path == doc.path)
+    if doc.external_id is not None:
+        return (Document.source_id.is_(None), Document.external_id == doc.external_id)
+    return None
 
 
 def ready(scope: Scope, doc: Document, indexed: Indexed) -> list[uuid.UUID]:
@@ -212,12 +223,11 @@ def _chunk_row(doc: Document, passage: Passage) -> Chunk:
 
 def _supersede(scope: Scope, doc: Document) -> list[uuid.UUID]:
     """In the transaction that turns `doc` ready, retire its older versions."""
-    if doc.external_id is None:
+    lineage = _lineage(doc)
+    if lineage is None:
         return []
     query = scope.select(Document).where(
-        Document.external_id == doc.external_id,
-        Document.version < doc.version,
-        Document.status != DocumentStatus.SUPERSEDED,
+        *lineage, Document.version < doc.version, Document.status != DocumentStatus.SUPERSEDED
     )
     older: list[Document] = scope.all(query)
     for row in older:

@@ -5,10 +5,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
-from tenancy.db import Base, utcnow
+from tenancy.db import Base, text_enum, utcnow
 from tenancy.models import TenantOwned
 
 
@@ -36,24 +36,28 @@ PENDING = (DocumentStatus.QUEUED, DocumentStatus.PROCESSING)
 TERMINAL = frozenset({DocumentStatus.READY, DocumentStatus.FAILED, DocumentStatus.SUPERSEDED})
 
 
-def _status_type() -> Enum:
-    # Stored as its value in a VARCHAR(16), as before the enum: no database enum type.
-    return Enum(
-        DocumentStatus,
-        native_enum=False,
-        create_constraint=False,
-        length=16,
-        values_callable=lambda kind: [member.value for member in kind],
-    )
+class Source(TenantOwned, Base):
+    """A named document set of a tenant (a folder, a share, a bucket prefix) that syncs mirror:
+    a document's identity inside it is its path."""
+
+    __tablename__ = "sources"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_sources_tenant_name"),)
+
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Document(TenantOwned, Base):
-    """One version of an uploaded file; `text` is the canonical text citations index into."""
+    """One version of an uploaded file; `text` is the canonical text citations index into.
+
+    Versions of one document share a lineage: its path in its source, or else its
+    `external_id`; the newest ready version retires the others."""
 
     __tablename__ = "documents"
     __table_args__ = (
         Index("ix_documents_tenant_sha", "tenant_id", "sha256"),
         Index("ix_documents_tenant_external", "tenant_id", "external_id"),
+        Index("ix_documents_tenant_source_path", "tenant_id", "source_id", "path"),
     )
 
     filename: Mapped[str] = mapped_column(String(512))
@@ -63,8 +67,10 @@ class Document(TenantOwned, Base):
     size_bytes: Mapped[int]
     version: Mapped[int] = mapped_column(default=1)
     external_id: Mapped[str | None] = mapped_column(String(256), default=None)
+    # No cascade: a source's documents are erased (vectors, originals) before its row goes.
+    source_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sources.id"), default=None)
     status: Mapped[DocumentStatus] = mapped_column(
-        _status_type(), default=DocumentStatus.QUEUED, index=True
+        text_enum(DocumentStatus), default=DocumentStatus.QUEUED, index=True
     )
     error: Mapped[str | None] = mapped_column(Text, default=None)
     chunk_count: Mapped[int] = mapped_column(default=0)

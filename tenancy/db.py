@@ -1,9 +1,10 @@
 """SQLAlchemy base, column types and engine helpers shared by every package."""
 
+import enum
 from datetime import UTC, datetime
 from typing import Any, ClassVar, cast
 
-from sqlalchemy import DateTime, Engine, Table, create_engine, inspect
+from sqlalchemy import DateTime, Engine, Enum, Table, create_engine, inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.orm import Session as Session
@@ -37,6 +38,17 @@ class Base(DeclarativeBase):
     """Declarative base of every table."""
 
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+def text_enum(kind: type[enum.StrEnum], length: int = 16) -> Enum:
+    """A column type for a string enum: stored as its value in a VARCHAR, no database type."""
+    return Enum(
+        kind,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda members: [member.value for member in members],
+    )
 
 
 def utcnow() -> datetime:

@@ -31,6 +31,7 @@ from sqlalchemy import (
     delete,
     exists,
     func,
+    insert,
     select,
     update,
 )
@@ -158,6 +159,20 @@ class Scope:
         db.insert_row(self.session, row)
         return row
 
+    def insert_rows(self, model: type[T], rows: Sequence[dict[str, Any]]) -> None:
+        """INSERT many rows in one statement, each stamped with this tenant (no unit of work:
+        the rows are not loaded into the session)."""
+        if rows:
+            stamped = [{**row, "tenant_id": self.tenant_id} for row in rows]
+            self.session.execute(insert(model), stamped)
+
+    def locked(self, model: type[T], row_id: uuid.UUID) -> T | None:
+        """The row, locked until the transaction ends (`FOR UPDATE`; SQLite's write
+        transaction already holds the database), or None."""
+        query = self.select(model).where(model.id == row_id).with_for_update()
+        found: T | None = self.one_or_none(query)
+        return found
+
     def update(self, model: type[T], *where: ColumnElement[bool], **values: Any) -> int:
         """UPDATE the tenant's rows matching `where`; how many changed."""
         statement = update(model).where(self._owned(model), *where).values(**values)
@@ -177,6 +192,10 @@ class Scope:
         if row.tenant_id != self.tenant_id:
             raise NotFound(type(row).__name__.lower())
         self.session.delete(row)
+
+    def savepoint(self) -> AbstractContextManager[Any]:
+        """A nested transaction: an error inside the block rolls back the block alone."""
+        return self.session.begin_nested()
 
     def flush(self) -> None:
         """Send pending changes (domain code never commits: the caller's transaction does)."""

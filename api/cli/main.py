@@ -86,7 +86,10 @@ def ingest(
     key: str = typer.Option(..., envvar="ENCLAVE_KEY", help="An admin key of the tenant."),
     tags: list[str] = typer.Option([], "--tags", help="Tags for every document (repeatable)."),
 ) -> None:
-    """Upload files or folders, follow the jobs, and list what ended ready or failed."""
+    """Upload files or folders once, follow the jobs, and list what ended ready or failed.
+
+    For a folder you keep editing, use `enclave sync` instead: it uploads only what changed,
+    makes edited files new versions and erases the documents of deleted files."""
     from rich.console import Console
 
     from api.cli import ingest as ingest_cli
@@ -100,6 +103,50 @@ def ingest(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def sync(
+    folder: Path = typer.Argument(
+        ..., exists=True, file_okay=False, dir_okay=True, help="The folder to mirror."
+    ),
+    source: str = typer.Option(..., "--source", help="The source's name (made on first sync)."),
+    url: str = typer.Option("http://127.0.0.1:8000", envvar="ENCLAVE_URL", help="The server."),
+    key: str = typer.Option(..., envvar="ENCLAVE_KEY", help="An admin key of the tenant."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print what would change; change nothing."
+    ),
+    no_prune: bool = typer.Option(
+        False, "--no-prune", help="Keep documents whose files left the folder."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the run's record as JSON."),
+) -> None:
+    """Mirror a folder into a source: new and edited files are indexed, files gone from the
+    folder are erased (with receipts), unchanged ones cost nothing. Exit 0 when everything is
+    indexed, 1 when a file failed (the rest still lands), 2 on a usage or connection error."""
+    import httpx
+    from rich.console import Console
+
+    from api.cli import sync as sync_cli
+    from enclave_client.client import Client, EnclaveError
+
+    errors = Console(stderr=True)
+    try:
+        with Client(url, key) as client:
+            out = sync_cli.run(
+                client, folder, source=source, prune=not no_prune, dry_run=dry_run, console=errors
+            )
+    except EnclaveError as exc:
+        errors.print(f"[red]error: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    except httpx.HTTPError as exc:
+        errors.print(f"[red]error: cannot reach {url}: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    if as_json:
+        typer.echo(out.model_dump_json(indent=2))
+    else:
+        sync_cli.report(out, Console())
+    raise typer.Exit(0 if dry_run else sync_cli.exit_code(out))
 
 
 @app.command()

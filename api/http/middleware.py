@@ -63,15 +63,19 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = (
-            self.upload_bytes if scope["path"].rstrip("/") == "/v1/documents" else self.other_bytes
-        )
+        limit = self.upload_bytes if _takes_files(scope["path"]) else self.other_bytes
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             await _drain(receive, DRAIN_BYTES)
             await _too_large(send, limit)
             return
         await _LimitedCall(self.app, limit).run(scope, receive, send)
+
+
+def _takes_files(path: str) -> bool:
+    """Uploads and a sync's manifest and files may be large; every other body is small."""
+    path = path.rstrip("/")
+    return path == "/v1/documents" or (path.startswith("/v1/sources/") and "/runs" in path)
 
 
 class _LimitedCall:

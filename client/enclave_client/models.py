@@ -140,3 +140,78 @@ class JobOut(BaseModel):
     progress: Progress
     documents: list[JobDocument]
     created_at: datetime
+
+
+class ManifestEntry(Input):
+    path: str = Field(
+        min_length=1,
+        max_length=1024,
+        description="POSIX path inside the source, '/'-separated, relative (NFC-normalised).",
+    )
+    sha256: str = Field(min_length=64, max_length=64, description="SHA-256 of the bytes, hex.")
+    size: int = Field(ge=0, description="Size of the file in bytes.")
+
+
+class SyncRunIn(Input):
+    manifest: list[ManifestEntry] = Field(
+        description="Every file of the source now; paths absent from it left the source."
+    )
+    prune: bool = Field(True, description="Erase the documents whose paths left the source.")
+    dry_run: bool = Field(False, description="Only answer the plan: nothing is recorded.")
+
+
+class Receipt(BaseModel):
+    erased: bool = True
+    documents: int
+    chunks: int
+    vectors: int
+    blobs: int
+    jobs: int
+    keys: int
+    searches: int
+    audit_events: int
+    redacted_searches: int = 0
+
+
+class SyncEntryOut(Output):
+    path: str
+    action: Literal["add", "update", "unchanged", "rename", "erase", "keep"]
+    state: Literal["needed", "uploaded", "pending", "done", "failed"]
+    document_id: uuid.UUID | None = None
+    document_status: str | None = Field(None, description="Of the version this run uploaded.")
+    document_error: str | None = Field(None, description="Why that version failed to index.")
+    renamed_from: str | None = None
+    error: str | None = None
+    receipt: Receipt | None = Field(None, description="What erasing the path removed.")
+
+
+class SyncRunOut(BaseModel):
+    id: uuid.UUID | None = Field(description="None for a dry run: nothing was recorded.")
+    source: str
+    phase: Literal["plan", "open", "indexing", "done", "abandoned"]
+    prune: bool
+    resumed: bool = False
+    manifest_sha256: str | None = None
+    key_id: uuid.UUID | None = None
+    created_at: datetime | None = None
+    committed_at: datetime | None = None
+    counts: dict[str, int]
+    needed: list[str] = Field(default_factory=list, description="Paths to upload next.")
+    entries: list[SyncEntryOut] = Field(default_factory=list)
+    next_offset: int | None = None
+
+
+class SyncFilesOut(BaseModel):
+    entries: list[SyncEntryOut]
+    needed: int = Field(description="Files the run still waits for.")
+
+
+class SourceOut(BaseModel):
+    name: str
+    created_at: datetime
+    documents: dict[str, int] = Field(description="Paths by the status of their newest version.")
+    last_run: SyncRunOut | None = None
+
+
+class SourceList(BaseModel):
+    sources: list[SourceOut]

@@ -2,7 +2,7 @@
 
 import json
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Annotated
 from urllib.parse import quote
 
@@ -12,15 +12,14 @@ from pydantic import ValidationError
 
 from api import calls
 from api.http.deps import AdminCtx, IndexWrites, ReaderCtx, ServicesDep
-from api.schemas import MAX_INT, Receipt, UploadMetadata
-from api.settings import Settings
-from enclave_client.models import DocumentList, DocumentOut, UploadedDocument, UploadOut
+from api.http.files import read_upload, upload_options
+from api.schemas import MAX_INT, UploadMetadata
+from enclave_client.models import DocumentList, DocumentOut, Receipt, UploadedDocument, UploadOut
 from ingest import blobs, erasure, upload
-from ingest.archive import ArchiveLimits, safe_path
-from ingest.errors import InvalidUpload, PayloadTooLarge
+from ingest.errors import InvalidUpload
+from ingest.manifest import normal_path
 from retrieval import documents
 from retrieval.models import DocumentStatus
-from tenancy.limits import Quota
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
@@ -33,15 +32,20 @@ def upload_documents(
     services: ServicesDep,
     files: Annotated[list[UploadFile], File(description="One or more documents.")],
     metadata: Annotated[
-        str | None, Form(description='JSON: {"tags": [...], "external_id": "..."}')
+        str | None,
+        Form(
+            description='JSON: {"tags": [...], "external_id": "..." (one file), "files": '
+            '[{"path": "...", "external_id": "..."}, ...] (one per file, in order)}'
+        ),
     ] = None,
 ) -> UploadOut:
     """Upload documents; they are indexed in the background (poll the job)."""
     settings = services.settings
     if len(files) > settings.max_files_per_upload:
         raise InvalidUpload(f"at most {settings.max_files_per_upload} files per upload")
-    options = _options(settings, _metadata(metadata), services.quota)
-    incoming = [_read(f, settings.max_upload_bytes) for f in files]
+    meta = _metadata(metadata)
+    options = replace(upload_options(services), tags=tuple(meta.tags), external_id=meta.external_id)
+    incoming = _per_file(meta, [read_upload(f, settings.max_upload_bytes) for f in files])
     queued = upload.receive(ctx.scope, services.blobs, incoming, options)
     ctx.record([str(d.id) for _, d in queued.items], job_id=str(queued.job.id))
     if services.settings.workers == "embedded":
@@ -51,21 +55,6 @@ def upload_documents(
         for i, d in queued.items
     ]
     return UploadOut(job_id=queued.job.id, documents=docs)
-
-
-def _options(settings: Settings, meta: UploadMetadata, quota: Quota) -> upload.UploadOptions:
-    return upload.UploadOptions(
-        quota=quota,
-        tags=tuple(meta.tags),
-        external_id=meta.external_id,
-        max_file_bytes=settings.max_upload_bytes,
-        max_queue_depth=settings.max_queue_depth,
-        archive_limits=ArchiveLimits(
-            max_members=settings.max_archive_members,
-            max_member_bytes=settings.max_upload_bytes,
-            max_total_bytes=int(settings.max_archive_mb * 1024 * 1024),
-        ),
-    )
 
 
 def _metadata(raw: str | None) -> UploadMetadata:
@@ -79,14 +68,24 @@ def _metadata(raw: str | None) -> UploadMetadata:
         ) from exc
 
 
-def _read(file: UploadFile, limit: int) -> upload.IncomingFile:
-    data = file.file.read(limit + 1)
-    name = (file.filename or "").replace("\\", "/").strip("/")
-    if len(data) > limit:
-        raise PayloadTooLarge(f"{name!r} exceeds the {limit / (1024 * 1024):g} MB limit")
-    # A name with folders (from `enclave ingest DIR`) keeps them as the document's path.
-    path = safe_path(name, "the upload") if "/" in name else None
-    return upload.IncomingFile(filename=name.rsplit("/", 1)[-1], data=data, path=path)
+def _per_file(
+    meta: UploadMetadata, incoming: list[upload.IncomingFile]
+) -> list[upload.IncomingFile]:
+    """Each file with its own path and external id from `metadata.files`, in upload order."""
+    if meta.files is None:
+        return incoming
+    if len(meta.files) != len(incoming):
+        raise InvalidUpload(
+            f"metadata.files names {len(meta.files)} files; the upload has {len(incoming)}"
+        )
+    return [
+        replace(
+            file,
+            path=normal_path(extra.path) if extra.path else file.path,
+            external_id=extra.external_id,
+        )
+        for file, extra in zip(incoming, meta.files, strict=True)
+    ]
 
 
 @router.get("", name="document.list")

@@ -11,11 +11,11 @@ from api.schemas import (
     KeyIn,
     KeyIssued,
     KeyOut,
-    Receipt,
     TenantIn,
     TenantLimits,
     TenantOut,
 )
+from enclave_client.models import Receipt
 from ingest import erasure
 from tenancy import keys, tenants
 

@@ -1,0 +1,34 @@
+"""Uploaded files as the domain takes them, and the upload limits from the settings."""
+
+from fastapi import UploadFile
+
+from api.services import Services
+from ingest import upload
+from ingest.archive import ArchiveLimits, safe_path
+from ingest.errors import PayloadTooLarge
+
+
+def read_upload(file: UploadFile, limit: int) -> upload.IncomingFile:
+    """A multipart file, read up to `limit` bytes (413 past it); a name with folders (from
+    `enclave ingest DIR` or `enclave sync`) keeps them as the document's path."""
+    data = file.file.read(limit + 1)
+    name = (file.filename or "").replace("\\", "/").strip("/")
+    if len(data) > limit:
+        raise PayloadTooLarge(f"{name!r} exceeds the {limit / (1024 * 1024):g} MB limit")
+    path = safe_path(name, "the upload") if "/" in name else None
+    return upload.IncomingFile(filename=name.rsplit("/", 1)[-1], data=data, path=path)
+
+
+def upload_options(services: Services) -> upload.UploadOptions:
+    """The service's limits for an upload (the tenant's own quota is applied by the domain)."""
+    settings = services.settings
+    return upload.UploadOptions(
+        quota=services.quota,
+        max_file_bytes=settings.max_upload_bytes,
+        max_queue_depth=settings.max_queue_depth,
+        archive_limits=ArchiveLimits(
+            max_members=settings.max_archive_members,
+            max_member_bytes=settings.max_upload_bytes,
+            max_total_bytes=int(settings.max_archive_mb * 1024 * 1024),
+        ),
+    )
