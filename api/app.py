@@ -11,6 +11,7 @@ from api import services, tracing
 from api.http import handlers
 from api.http.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from api.http.routes import (
+    act_as,
     admin,
     audit,
     documents,
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     app.add_middleware(MetricsMiddleware, metrics=lambda: _metrics(app))
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    routers = (health, tenants, keys, documents, sources, jobs, search, audit, tools, admin)
+    routers = (health, tenants, keys, act_as, documents, sources, jobs, search, audit, tools, admin)
     for module in routers:
         app.include_router(module.router)
     app.router.routes.append(mcp.route("/mcp"))

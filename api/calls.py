@@ -24,7 +24,11 @@ def search(ctx: Context, services: Services, request: searching.SearchRequest) -
     """Search the caller's tenant; the search is recorded and audited before it answers."""
     with services.metrics.time_search(request.mode):
         found = searching.search(
-            ctx.scope, services.retriever, request, key_id=ctx.principal.key_id
+            ctx.scope,
+            services.retriever,
+            request,
+            key_id=ctx.principal.key_id,
+            identity=ctx.principal.label(),
         )
     ctx.record([str(found.record.id)], **found.audit)
     return SearchOut(

@@ -10,6 +10,9 @@ from api import transaction
 from api.services import Services
 from tenancy.roles import Principal
 
+# A delegate key's request names the end user it serves (`tenancy.act_as`).
+ACT_AS = "enclave-act-as"
+
 
 def services_of(request: Request) -> Services:
     """The process's services, built by the lifespan."""
@@ -37,13 +40,19 @@ def bearer(header: str | None) -> str | None:
 
 
 def principal(request: Request, session: Session, services: Services) -> Principal:
-    """Authenticate the bearer key, then charge its rate limits; failures are audited.
+    """Authenticate the bearer key (and a delegate key's `Enclave-Act-As` assertion), then
+    charge its rate limits; failures are audited.
 
     The principal is kept on the request first, so that a refused call (429 included) of a
     known caller is audited as that caller's."""
     key = bearer(request.headers.get("authorization"))
     where = {"path": request.url.path, "route": route_name(request)}
     found = transaction.authenticate(session, key, request_id=request_id(request), where=where)
+    assertion = request.headers.get(ACT_AS)
+    if assertion is not None:
+        found = transaction.act_as(
+            session, found, assertion, request_id=request_id(request), where=where
+        )
     request.state.principal = found
     transaction.charge(session, services, found)
     return found

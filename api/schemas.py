@@ -7,9 +7,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from enclave_client import tools
-from enclave_client.models import Input, Mode, Output, SearchFilter, Tag
+from enclave_client.models import AccessIn, Input, Mode, Output, SearchFilter, Tag
 from retrieval.points import IndexFilter
 from retrieval.search import SearchRequest
+from tenancy import access, keys
+from tenancy.access import Identity
+from tenancy.errors import InvalidRequest
 
 # Every integer a client sends fits a signed 32-bit column (and SQLite's INTEGER).
 MAX_INT = 2**31 - 1
@@ -44,10 +47,40 @@ class TenantOut(Output):
         return cls(id=tenant.id, name=tenant.name, created_at=tenant.created_at, limits=limits)
 
 
+Principal = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
 class KeyIn(Input):
     role: Literal["admin", "reader"]
     name: Name
     expires_at: datetime | None = None
+    user: Principal | None = Field(
+        None, description="A reader key bound to this end user: it reads what they may read."
+    )
+    groups: list[Principal] = Field(
+        default_factory=list, max_length=200, description="The bound user's groups."
+    )
+    delegate: bool = Field(
+        False,
+        description="A reader key serving many end users: each request names one with a "
+        "signed `Enclave-Act-As` assertion (see PUT /v1/act-as/jwks).",
+    )
+
+    def spec(self) -> keys.KeySpec:
+        """The domain's key specification (identity names checked there)."""
+        if self.groups and self.user is None:
+            raise InvalidRequest("groups belong to a user: give `user` with them")
+        identity = None
+        if self.user is not None:
+            (user,) = access.names([self.user], "user")
+            identity = Identity(user, access.names(self.groups, "groups"))
+        return keys.KeySpec(
+            role=keys.tenant_role(self.role),
+            name=self.name,
+            expires_at=self.expires_at,
+            identity=identity,
+            delegate=self.delegate,
+        )
 
 
 class KeyOut(Output):
@@ -58,6 +91,9 @@ class KeyOut(Output):
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    user: str | None = None
+    groups: list[str] = Field(default_factory=list)
+    delegate: bool = False
 
 
 class KeyIssued(KeyOut):
@@ -73,6 +109,39 @@ class UploadMetadata(Input):
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     external_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
     files: list[FileMetadata] | None = Field(None, max_length=1000)
+    access: AccessIn | None = Field(
+        None, description="Who may read the files besides admins; omit or null: everyone."
+    )
+
+
+class DocumentPatch(Input):
+    access: AccessIn | None = Field(
+        description="The new access list (null: everyone in the tenant); it applies to every "
+        "version and to the next search."
+    )
+
+
+class SourcePatch(Input):
+    access: AccessIn | None = Field(
+        description="The source's access list (null: tenant-wide) for all its documents."
+    )
+
+
+class JwksIn(Input):
+    keys: list[dict[str, Any]] = Field(
+        min_length=1, max_length=20, description="Public JWKs (RS256, ES256 or EdDSA)."
+    )
+
+
+class JwksOut(BaseModel):
+    keys: list[dict[str, Any]]
+
+
+def domain_access(given: AccessIn | None) -> access.Access | None:
+    """The domain's access list from the wire (names checked there)."""
+    if given is None:
+        return None
+    return access.Access(access.names(given.users, "users"), access.names(given.groups, "groups"))
 
 
 class SearchIn(Input):

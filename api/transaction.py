@@ -22,13 +22,14 @@ flushes.
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from api.services import Services
 from ingest.gate import WriteGate
+from tenancy import act_as as act_as_claims
 from tenancy import audit, keys, limits, sqlite, tenants
 from tenancy.errors import Unauthenticated
 from tenancy.limits import Rate
@@ -57,8 +58,14 @@ class Context:
 
     @property
     def scope(self) -> Scope:
-        """The caller's tenant scope (operators have none: PermissionDenied)."""
-        return Scope(self.session, self.principal.tenant(), read_phase=read_phase)
+        """The caller's tenant scope, restricted to what it may read (operators have none:
+        PermissionDenied)."""
+        return Scope(
+            self.session,
+            self.principal.tenant(),
+            read_phase=read_phase,
+            access=self.principal.access_tokens(),
+        )
 
     def record(self, targets: list[str] | None = None, **details: Any) -> None:
         """Audit this request's action on the caller's chain (the system chain for operators)."""
@@ -90,6 +97,37 @@ def authenticate(
     except Unauthenticated:
         _audit_refused_key(session, request_id, where)
         raise
+
+
+def act_as(
+    session: Session,
+    principal: Principal,
+    assertion: str,
+    *,
+    request_id: str,
+    where: dict[str, str],
+) -> Principal:
+    """Step 1, for a delegate key: the end user its signed assertion names (verified against
+    the tenant's JWKS). Any other key, or a bad assertion, is refused and audited."""
+    try:
+        if not principal.delegate or principal.tenant_id is None:
+            raise Unauthenticated("this key does not act for end users: send no Enclave-Act-As")
+        jwks = tenants.get(session, principal.tenant_id).act_as_jwks
+        identity = act_as_claims.verify(assertion, jwks, tenant_id=principal.tenant_id)
+    except Unauthenticated as exc:
+        _audit_refused_assertion(session, principal, request_id, {**where, "reason": str(exc)})
+        raise
+    return replace(principal, identity=identity)
+
+
+def _audit_refused_assertion(
+    session: Session, principal: Principal, request_id: str, details: dict[str, str]
+) -> None:
+    security_log.warning("security_event=act_as_refused path=%s", details.get("path", ""))
+    session.rollback()
+    entry = audit.Entry(action="auth.act_as", outcome="unauthenticated", details=details)
+    audit.record(session, principal.tenant_id, audit.Actor(principal, request_id), entry)
+    session.commit()
 
 
 def charge(session: Session, services: Services, principal: Principal) -> None:

@@ -94,9 +94,9 @@ from benchmarks.harness import (
 from retrieval import sparse
 from retrieval.edge import EdgeIndex
 from retrieval.embed import Embedder
-from retrieval.models import Chunk, Document
+from retrieval.models import Chunk, Document, DocumentAccess
 from retrieval.onnx_embed import DEFAULT_PARALLEL as ENCODER_PARALLEL
-from retrieval.points import IndexPoint, IndexQuery, Mode, PointPayload, point_id
+from retrieval.points import PAYLOAD_VERSION, IndexPoint, IndexQuery, Mode, PointPayload, point_id
 from tenancy import db, keys, tenants
 from tenancy.ids import TenantId
 from tenancy.roles import Role
@@ -200,13 +200,18 @@ class Loader:
         self.pool_topics = [topics[i % len(topics)] for i in range(opts.pool)]
         self.pool_vectors = np.array(embedder.embed_documents(self.pool), dtype=np.float32)
         self.created_at = datetime.now(UTC)
+        self.documents = 0
+
+    def tokens(self, document: int) -> tuple[str, ...]:
+        """The access tokens of the loader's `document`-th document: tenant-wide here."""
+        return ("*",)
 
     def tenant(self, name: str, chunks: int) -> BenchTenant:
         """One tenant with a reader key and `chunks` chunks in documents of 10."""
         with self.sessions.begin() as session:
             row = tenants.create(session, name=name)
             tenant_id = TenantId(row.id)
-            key = keys.issue(Scope(session, tenant_id), role=Role.READER, name="bench").key
+            key = keys.issue(Scope(session, tenant_id), keys.KeySpec(Role.READER, "bench")).key
         for start in range(0, chunks, 1000):
             self._documents(tenant_id, min(1000, chunks - start))
         return BenchTenant(tenant_id, key, chunks)
@@ -223,8 +228,11 @@ class Loader:
                 session.add(doc)
                 session.flush()
                 session.execute(insert(Chunk), rows)
+                access = self.tokens(self.documents)
+                self.documents += 1
+                session.execute(insert(DocumentAccess), _access_rows(doc, access))
                 vectors = self._vectors(picks[start : start + CHUNKS_PER_DOC])
-                points += self._points(doc, rows, vectors)
+                points += self._points(doc, rows, vectors, access)
         self.index.upsert(tenant_id, points)
 
     def _document(
@@ -261,6 +269,7 @@ class Loader:
             chunk_count=len(texts),
             text=body,
             created_at=self.created_at,
+            payload_version=PAYLOAD_VERSION,
         )
         return doc, rows
 
@@ -272,7 +281,11 @@ class Loader:
         return normalised
 
     def _points(
-        self, doc: Document, rows: list[dict[str, Any]], vectors: np.ndarray
+        self,
+        doc: Document,
+        rows: list[dict[str, Any]],
+        vectors: np.ndarray,
+        access: tuple[str, ...],
     ) -> list[IndexPoint]:
         payload = PointPayload(
             tenant_id=doc.tenant_id,
@@ -280,6 +293,7 @@ class Loader:
             version=1,
             media_type=doc.media_type,
             created_at=self.created_at,
+            access=access,
         )
         return [
             IndexPoint(
@@ -306,6 +320,13 @@ class Loader:
         """Flush and close the shards and the database."""
         self.index.close()
         self.engine.dispose()
+
+
+def _access_rows(doc: Document, tokens: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [
+        {"id": uuid.uuid4(), "tenant_id": doc.tenant_id, "document_id": doc.id, "token": token}
+        for token in tokens
+    ]
 
 
 def load(loader: Loader, opts: Options) -> list[Scenario]:
@@ -719,8 +740,8 @@ def memory_table(served: Served) -> Table:
 # ---------------------------------------------------------------- main
 
 
-def parse_args() -> Options:
-    """Read the command line."""
+def parse_args(argv: list[str] | None = None) -> Options:
+    """Read the command line (or `argv`)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--chunks", type=int, default=10_000, help="chunks of the single tenant (0: skip it)"
@@ -744,7 +765,7 @@ def parse_args() -> Options:
     parser.add_argument("--quick", action="store_true", help="2k chunks, 100×100, 60 requests")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--workdir", type=Path, help="keep data here instead of a temp dir")
-    a = parser.parse_args()
+    a = parser.parse_args(argv)
     if a.quick:
         a.chunks, a.tenants, a.requests, a.cold, a.pool, a.floor_queries = 2000, 100, 60, 20, 64, 40
     clients = tuple(int(c) for c in a.clients.split(","))

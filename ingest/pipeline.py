@@ -184,6 +184,7 @@ def _source(doc: Document, owner: str) -> Source:
         media_type=doc.media_type,
         created_at=doc.created_at,
         tags=tuple(doc.tags),
+        access=doc.access_tokens,
     )
     tenant = TenantId(doc.tenant_id)
     return Source(doc.id, tenant, doc.sha256, doc.media_type, doc.filename, payload, owner)

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
-from ingest import erasure, runs
+from ingest import erasure, permissions, runs
 from ingest.blobs import BlobStore
 from ingest.errors import IngestError, SyncConflict
 from ingest.manifest import Entry, Manifest, normal_path
@@ -24,7 +24,7 @@ from ingest.models import RunStatus, SyncAction, SyncEntry, SyncRun, SyncState
 from ingest.upload import IncomingFile, UploadOptions, check_room, checked_type
 from retrieval import documents, sources
 from retrieval.index import VectorIndex
-from retrieval.models import Document
+from retrieval.models import Document, Source
 from tenancy.db import utcnow
 from tenancy.scope import Scope
 
@@ -194,6 +194,7 @@ def _take(
         entry.state, entry.error = SyncState.FAILED, str(exc)
         return
     blobs.put(scope.tenant_id, file.data)
+    source = scope.get(Source, run.source_id, kind="source")
     new = documents.NewDocument(
         filename=entry.path.rsplit("/", 1)[-1],
         media_type=media_type,
@@ -201,6 +202,8 @@ def _take(
         size_bytes=len(file.data),
         path=entry.path,
         source_id=run.source_id,
+        access=permissions.source_access(source),
+        access_set=True,
     )
     entry.document_id = documents.create(scope, new).id
     entry.state, entry.error = SyncState.UPLOADED, None

@@ -11,6 +11,7 @@ from ingest.models import Job, JobItem
 from retrieval import documents
 from retrieval.models import Document
 from tenancy import tenants
+from tenancy.access import Access
 from tenancy.limits import Quota
 from tenancy.scope import Scope
 
@@ -34,6 +35,9 @@ class UploadOptions:
 
     tags: tuple[str, ...] = ()
     external_id: str | None = None
+    # Who may read the new documents; when not set, a new version keeps the previous one's.
+    access: Access | None = None
+    access_set: bool = False
     max_file_bytes: int = 50 * 1024 * 1024
     archive_limits: archive.ArchiveLimits = field(default_factory=archive.ArchiveLimits)
     quota: Quota = field(default_factory=Quota)
@@ -153,5 +157,7 @@ def _new_document(
         size_bytes=len(acc.file.data),
         external_id=acc.file.external_id or options.external_id,
         tags=options.tags,
+        access=options.access,
+        access_set=options.access_set,
     )
     return documents.create(scope, new)

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from functools import partial
 from typing import TypeVar
 
-from ingest import leases, store
+from ingest import backfill, leases, store
 from ingest import pipeline as pipe
 
 log = logging.getLogger("enclave.worker")
@@ -110,6 +110,7 @@ class Worker:
         order they were claimed.
         """
         log.info("worker %s started", self.lease.owner)
+        self._safely(self._upgrade_payloads)
         with (
             ThreadPoolExecutor(1, thread_name_prefix="enclave-prepare") as ahead,
             ThreadPoolExecutor(1, thread_name_prefix="enclave-store") as behind,
@@ -125,6 +126,11 @@ class Worker:
                     self._wake.wait(self._idle)
                     self._wake.clear()
         log.info("worker %s stopped", self.lease.owner)
+
+    def _upgrade_payloads(self) -> int:
+        """Points written before their payload gained a field get it (once, before work)."""
+        with self.pipeline.gate.writing():
+            return backfill.payloads(self.pipeline.sessions, self.pipeline.index)
 
     def _embed_then_store(self, batch: pipe.Batch, behind: ThreadPoolExecutor) -> None:
         vectors = self._safely(partial(pipe.embed_batch, self.pipeline, batch))

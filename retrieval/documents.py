@@ -14,8 +14,9 @@ from typing import Protocol
 from sqlalchemy import ColumnElement, func
 from sqlalchemy.orm import undefer
 
-from retrieval.models import Chunk, Document, DocumentStatus, DocumentTag
-from retrieval.points import point_id
+from retrieval.models import Chunk, Document, DocumentAccess, DocumentStatus, DocumentTag
+from retrieval.points import PAYLOAD_VERSION, point_id
+from tenancy.access import Access, document_tokens
 from tenancy.errors import NotFound
 from tenancy.scope import Scope
 
@@ -42,6 +43,10 @@ class NewDocument:
     external_id: str | None = None
     tags: tuple[str, ...] = ()
     source_id: uuid.UUID | None = None
+    # Who may read it; when not `access_set`, a new version keeps the previous one's access
+    # and a first version is tenant-wide.
+    access: Access | None = None
+    access_set: bool = False
 
 
 @dataclass(frozen=True)
@@ -166,9 +171,42 @@ def create(scope: Scope, new: NewDocument) -> Document:
     document.tag_rows = [
         scope.own(DocumentTag(tag=tag, position=i)) for i, tag in enumerate(dict.fromkeys(new.tags))
     ]
+    tokens = document_tokens(new.access) if new.access_set else _inherited(scope, document)
+    document.access_rows = _access_rows(scope, tokens)
     scope.add(document)
     scope.flush()
     return document
+
+
+def _inherited(scope: Scope, doc: Document) -> tuple[str, ...]:
+    """The access of the newest earlier version of `doc`, or tenant-wide."""
+    lineage = _lineage(doc)
+    if lineage is not None:
+        query = scope.select(Document).where(*lineage).order_by(Document.version.desc())
+        previous: Document | None = scope.first(query)
+        if previous is not None:
+            return previous.access_tokens
+    return document_tokens(None)
+
+
+def _access_rows(scope: Scope, tokens: Sequence[str]) -> list[DocumentAccess]:
+    return [scope.own(DocumentAccess(token=token)) for token in dict.fromkeys(tokens)]
+
+
+def set_access(scope: Scope, doc: Document, access: Access | None) -> list[Document]:
+    """Give `doc` and every other version of it a new access list; the versions changed."""
+    lineage = _lineage(doc)
+    versions = scope.all(scope.select(Document).where(*lineage)) if lineage else [doc]
+    return set_tokens(scope, versions, access)
+
+
+def set_tokens(scope: Scope, docs: list[Document], access: Access | None) -> list[Document]:
+    """Give each of `docs` the tokens of `access`; returns them."""
+    tokens = document_tokens(access)
+    for doc in docs:
+        doc.access_rows = _access_rows(scope, tokens)
+    scope.flush()
+    return docs
 
 
 def _next_version(scope: Scope, doc: Document) -> int:
@@ -203,6 +241,7 @@ def ready(scope: Scope, doc: Document, indexed: Indexed) -> list[uuid.UUID]:
         indexed.page_count,
     )
     doc.status, doc.error = DocumentStatus.READY, None
+    doc.payload_version = PAYLOAD_VERSION
     return _supersede(scope, doc)
 
 

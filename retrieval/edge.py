@@ -61,12 +61,23 @@ class EdgeIndex:
 
     def query(self, tenant_id: TenantId, query: IndexQuery) -> list[IndexHit]:
         """Dense, sparse or hybrid (RRF) query, tenant-filtered at every stage."""
-        request = schema.query_request(query, schema.build_filter(tenant_id, query.filter))
+        flt = schema.build_filter(tenant_id, query.filter, query.access)
+        request = schema.query_request(query, flt)
         slot = self._slot(tenant_id)
         with slot.lock:
             shard = self._open(slot, create=False)
             points = shard.query(request) if shard else []
         return [schema.to_hit(point) for point in points]
+
+    def set_access(self, tenant_id: TenantId, document_id: uuid.UUID, tokens: Sequence[str]) -> int:
+        """New access tokens on one document's points (before the caller's change returns)."""
+        flt = schema.build_filter(tenant_id, IndexFilter(document_ids=(document_id,)))
+        slot = self._slot(tenant_id)
+        with slot.lock:
+            count = self.count(tenant_id, document_id)
+            if count:
+                self._write(tenant_id, schema.access_op(flt, tokens))
+        return count
 
     def delete_document(self, tenant_id: TenantId, document_id: uuid.UUID) -> int:
         """Remove one document's points."""

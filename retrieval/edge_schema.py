@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
 DENSE = "dense"
 SPARSE = "sparse"
-HIT_FIELDS = ["tenant_id", "document_id"]
-KEYWORD_FIELDS = ("document_id", "tags", "media_type")
+HIT_FIELDS = ["tenant_id", "document_id", "access"]
+KEYWORD_FIELDS = ("document_id", "tags", "media_type", "access")
 HNSW_M = 16
 HNSW_EF_CONSTRUCT = 100
 # Dense vectors live in 32 MB preallocated mmap chunks. Edge's default (`Cached`) reads the
@@ -73,6 +73,11 @@ def indexed_fields() -> frozenset[str]:
     return frozenset(("tenant_id", *KEYWORD_FIELDS, "created_at"))
 
 
+def access_op(flt: qe.Filter, tokens: Sequence[str]) -> qe.UpdateOperation:
+    """New access tokens on every point under `flt`."""
+    return qe.UpdateOperation.set_payload_by_filter(flt, {"access": list(tokens)})
+
+
 def upsert_op(points: Sequence[IndexPoint]) -> qe.UpdateOperation:
     """One upsert of all points (same ids overwrite)."""
     return qe.UpdateOperation.upsert_points([_point(point) for point in points])
@@ -96,12 +101,17 @@ def _payload(point: IndexPoint) -> dict[str, Any]:
         "media_type": payload.media_type,
         "created_at": payload.created_at.isoformat(),
         "tags": list(payload.tags),
+        "access": list(payload.access),
     }
 
 
-def build_filter(tenant_id: TenantId, flt: IndexFilter) -> qe.Filter:
-    """The tenant condition first, then the caller's conditions, all required."""
+def build_filter(
+    tenant_id: TenantId, flt: IndexFilter, access: frozenset[str] | None = None
+) -> qe.Filter:
+    """The tenant condition first, the caller's access next, then its filters; all required."""
     must: list[qe.FieldCondition] = [_match("tenant_id", [str(tenant_id)])]
+    if access is not None:
+        must.append(_match("access", sorted(access)))
     if flt.document_ids:
         must.append(_match("document_id", [str(d) for d in flt.document_ids]))
     if flt.tags:
@@ -156,4 +166,5 @@ def to_hit(point: qe.ScoredPoint) -> IndexHit:
         score=float(point.score),
         tenant_id=str(payload.get("tenant_id", "")),
         document_id=str(payload.get("document_id", "")),
+        access=tuple(payload.get("access") or ()),
     )

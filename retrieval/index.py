@@ -16,7 +16,11 @@ class VectorIndex(Protocol):
         ...
 
     def query(self, tenant_id: TenantId, query: IndexQuery) -> list[IndexHit]:
-        """The best points of this tenant only."""
+        """The best points of this tenant only (and of `query.access`, when restricted)."""
+        ...
+
+    def set_access(self, tenant_id: TenantId, document_id: uuid.UUID, tokens: Sequence[str]) -> int:
+        """Give every point of one document these access tokens; returns how many points."""
         ...
 
     def delete_document(self, tenant_id: TenantId, document_id: uuid.UUID) -> int:

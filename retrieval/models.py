@@ -3,11 +3,23 @@
 import enum
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    exists,
+)
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
+from tenancy import scope
+from tenancy.access import Access, access_of
 from tenancy.db import Base, text_enum, utcnow
 from tenancy.models import TenantOwned
 
@@ -45,6 +57,8 @@ class Source(TenantOwned, Base):
 
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Who may read the source's documents: null is tenant-wide, else {"users", "groups"}.
+    access: Mapped[dict[str, list[str]] | None] = mapped_column(JSON, default=None)
 
 
 class Document(TenantOwned, Base):
@@ -82,15 +96,33 @@ class Document(TenantOwned, Base):
     lease_owner: Mapped[str | None] = mapped_column(String(128), default=None)
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The payload version its points were written with (`points.PAYLOAD_VERSION`): older
+    # ones are brought up to date when a worker starts (`ingest.backfill`).
+    payload_version: Mapped[int] = mapped_column(default=0, server_default="0")
     # Loaded with the document it belongs to (read through the scope), in upload order.
     tag_rows: Mapped[list["DocumentTag"]] = relationship(
         lazy="selectin", order_by="DocumentTag.position", cascade="all, delete-orphan"
+    )
+
+    # Its access tokens (`tenancy.access`), loaded with it; `*` alone is tenant-wide.
+    access_rows: Mapped[list["DocumentAccess"]] = relationship(
+        lazy="selectin", order_by="DocumentAccess.token", cascade="all, delete-orphan"
     )
 
     @property
     def tags(self) -> list[str]:
         """The document's tags, in the order they were given."""
         return [row.tag for row in self.tag_rows]
+
+    @property
+    def access_tokens(self) -> tuple[str, ...]:
+        """The tokens a reader must share to read this document."""
+        return tuple(row.token for row in self.access_rows)
+
+    @property
+    def access(self) -> Access | None:
+        """Who may read it besides admins; None: everyone in the tenant."""
+        return access_of(self.access_tokens)
 
 
 class DocumentTag(TenantOwned, Base):
@@ -104,6 +136,16 @@ class DocumentTag(TenantOwned, Base):
     )
     tag: Mapped[str] = mapped_column(String(128))
     position: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class DocumentAccess(TenantOwned, Base):
+    """One access token of a document: `*`, `u:<user>` or `g:<group>` (`tenancy.access`)."""
+
+    __tablename__ = "document_access"
+    __table_args__ = (Index("ix_document_access_document_token", "document_id", "token"),)
+
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    token: Mapped[str] = mapped_column(String(300))
 
 
 class Chunk(TenantOwned, Base):
@@ -140,3 +182,18 @@ class SearchRecord(TenantOwned, Base):
     filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     results: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Who searched (`user:<name>` or `key:<id>`) and the access tokens applied (null: all).
+    identity: Mapped[str | None] = mapped_column(String(300), default=None)
+    access: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+
+
+def _readable(table: Table, tokens: Any) -> ColumnElement[bool]:
+    """A document (or a chunk, by its document) carries one of the caller's tokens."""
+    document = table.c.id if table.name == Document.__tablename__ else table.c.document_id
+    granted = DocumentAccess.document_id == document, DocumentAccess.token.in_(tokens)
+    return exists().where(*granted)
+
+
+# Isolation inside a tenant: the scope guards documents and chunks with the caller's tokens.
+scope.guard(cast(Table, Document.__table__), _readable)
+scope.guard(cast(Table, Chunk.__table__), _readable)

@@ -9,6 +9,10 @@ from retrieval.sparse import SparseVector
 
 Mode = Literal["dense", "sparse", "hybrid"]
 
+# What the payload of a point carries; 1 added `access`. A document whose points were written
+# with an older version gets its payload brought up to date (`ingest.backfill`).
+PAYLOAD_VERSION = 1
+
 # Point ids are derived, never random, so a re-run of a job overwrites
 # instead of duplicating.
 POINT_NAMESPACE = uuid.UUID("6f1c2a8e-94a5-4c54-9d44-5e0b8e7f2c11")
@@ -29,6 +33,8 @@ class PointPayload:
     media_type: str
     created_at: datetime
     tags: tuple[str, ...] = ()
+    # The document's access tokens (`tenancy.access`): `*` is tenant-wide.
+    access: tuple[str, ...] = ("*",)
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,8 @@ class IndexQuery:
     filter: IndexFilter = field(default_factory=IndexFilter)
     prefetch_limit: int = 50
     rrf_k: int = 60
+    # The caller's access tokens, applied like the tenant at every stage; None: unrestricted.
+    access: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -73,3 +81,4 @@ class IndexHit:
     score: float
     tenant_id: str
     document_id: str
+    access: tuple[str, ...] = ()

@@ -61,7 +61,7 @@ class QdrantIndex:
 
     def query(self, tenant_id: TenantId, query: IndexQuery) -> list[IndexHit]:
         """Dense, sparse or hybrid (RRF) query, tenant-filtered at every stage."""
-        flt = build_filter(tenant_id, query.filter)
+        flt = build_filter(tenant_id, query.filter, query.access)
         with self._guard():
             name = collection_name(tenant_id)
             if not self._exists(name):
@@ -70,6 +70,18 @@ class QdrantIndex:
                 name, **_query_args(query, flt), limit=query.limit, with_payload=True
             )
         return [_hit(point) for point in response.points]
+
+    def set_access(self, tenant_id: TenantId, document_id: uuid.UUID, tokens: Sequence[str]) -> int:
+        """New access tokens on one document's points."""
+        flt = build_filter(tenant_id, IndexFilter(document_ids=(document_id,)))
+        with self._guard():
+            name = collection_name(tenant_id)
+            if not self._exists(name):
+                return 0
+            count = self._client.count(name, count_filter=flt, exact=True).count
+            selector = models.FilterSelector(filter=flt)
+            self._client.set_payload(name, {"access": list(tokens)}, points=selector, wait=True)
+        return count
 
     def delete_document(self, tenant_id: TenantId, document_id: uuid.UUID) -> int:
         """Remove one document's points."""
@@ -138,7 +150,7 @@ class QdrantIndex:
             type=models.KeywordIndexType.KEYWORD, is_tenant=True
         )
         self._client.create_payload_index(name, "tenant_id", field_schema=tenant_index)
-        for field in ("document_id", "tags", "media_type"):
+        for field in ("document_id", "tags", "media_type", "access"):
             self._client.create_payload_index(
                 name, field, field_schema=models.PayloadSchemaType.KEYWORD
             )
@@ -147,9 +159,13 @@ class QdrantIndex:
         )
 
 
-def build_filter(tenant_id: TenantId, flt: IndexFilter) -> models.Filter:
-    """The tenant condition first, then the caller's conditions, all required."""
+def build_filter(
+    tenant_id: TenantId, flt: IndexFilter, access: frozenset[str] | None = None
+) -> models.Filter:
+    """The tenant condition first, the caller's access next, then its filters; all required."""
     must: list[models.Condition] = [_match("tenant_id", [str(tenant_id)])]
+    if access is not None:
+        must.append(_match("access", sorted(access)))
     if flt.document_ids:
         must.append(_match("document_id", [str(d) for d in flt.document_ids]))
     if flt.tags:
@@ -200,6 +216,7 @@ def _point_struct(point: IndexPoint) -> models.PointStruct:
             "media_type": payload.media_type,
             "created_at": payload.created_at.isoformat(),
             "tags": list(payload.tags),
+            "access": list(payload.access),
         },
     )
 
@@ -211,4 +228,5 @@ def _hit(point: models.ScoredPoint) -> IndexHit:
         score=float(point.score),
         tenant_id=str(payload.get("tenant_id", "")),
         document_id=str(payload.get("document_id", "")),
+        access=tuple(payload.get("access") or ()),
     )

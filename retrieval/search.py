@@ -4,7 +4,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NoReturn
 
 from opentelemetry import trace
 from sqlalchemy import RowMapping, bindparam, select
@@ -17,6 +17,7 @@ from retrieval.index import VectorIndex
 from retrieval.models import Chunk, Document, DocumentStatus, SearchRecord
 from retrieval.points import IndexFilter, IndexHit, IndexQuery, Mode
 from retrieval.rerank import Reranker
+from tenancy.access import may_read
 from tenancy.db import utcnow
 from tenancy.errors import IsolationViolation
 from tenancy.ids import new_id
@@ -82,7 +83,12 @@ class Searched:
 
 
 def search(
-    scope: Scope, retriever: Retriever, request: SearchRequest, *, key_id: uuid.UUID | None
+    scope: Scope,
+    retriever: Retriever,
+    request: SearchRequest,
+    *,
+    key_id: uuid.UUID | None,
+    identity: str | None = None,
 ) -> Searched:
     """Run `request` in the scope's tenant and record what it returned.
 
@@ -90,7 +96,7 @@ def search(
     the writes (the record, then the caller's audit event) come after and alone."""
     with scope.reading():
         hits = find(scope, retriever, request)
-    stored = record(scope, request, hits, key_id=key_id)
+    stored = record(scope, request, hits, key_id=key_id, identity=identity)
     return Searched(stored, audit_details(stored))
 
 
@@ -117,7 +123,8 @@ def _find(scope: Scope, retriever: Retriever, request: SearchRequest) -> list[Hi
     if request.rerank and retriever.reranker is None:
         raise RerankUnavailable("reranking is not configured on this server")
     depth = _depth(retriever, request)
-    raw = _query_index(scope, retriever, _index_query(retriever, request, depth))
+    query = replace(_index_query(retriever, request, depth), access=scope.access)
+    raw = _query_index(scope, retriever, query)
     hits = _resolve(scope, _checked(scope, raw), depth)
     if request.rerank and retriever.reranker is not None:
         hits = _reranked(retriever.reranker, request, hits)
@@ -163,17 +170,21 @@ def _reranked(reranker: Reranker, request: SearchRequest, hits: list[Hit]) -> li
 
 
 def _checked(scope: Scope, hits: Sequence[IndexHit]) -> list[IndexHit]:
-    """Isolation layer 4: a hit of another tenant fails the whole request closed."""
+    """Isolation layers 4 and, inside the tenant, access: a hit of another tenant, or of a
+    document the caller may not read, fails the whole request closed."""
     expected = str(scope.tenant_id)
     foreign = [h for h in hits if h.tenant_id != expected]
     if foreign:
-        log.error(
-            "security_event=cross_tenant_hit tenant=%s foreign_points=%s",
-            expected,
-            [str(h.id) for h in foreign],
-        )
-        raise IsolationViolation("a result failed the tenant check")
+        _security_event("cross_tenant_hit", expected, foreign)
+    forbidden = [h for h in hits if not may_read(scope.access, h.access)]
+    if forbidden:
+        _security_event("forbidden_hit", expected, forbidden)
     return list(hits)
+
+
+def _security_event(kind: str, tenant: str, hits: Sequence[IndexHit]) -> NoReturn:
+    log.error("security_event=%s tenant=%s points=%s", kind, tenant, [str(h.id) for h in hits])
+    raise IsolationViolation("a result failed the tenant or access check")
 
 
 def _resolve(scope: Scope, hits: list[IndexHit], top_k: int) -> list[Hit]:
@@ -192,7 +203,7 @@ def _resolve(scope: Scope, hits: list[IndexHit], top_k: int) -> list[Hit]:
 
 
 # Built once: building this statement cost as much as running it. `prepared` filters
-# both tables on the caller's tenant, bound at each call.
+# both tables on the caller's tenant and access, bound at each call.
 _READY_CHUNKS = prepared(
     select(Chunk.id, Chunk.text, *CITATION_COLUMNS)
     .join(Document, Document.id == Chunk.document_id)
@@ -209,7 +220,12 @@ def _ready_chunks(scope: Scope, ids: list[uuid.UUID]) -> dict[uuid.UUID, RowMapp
 
 
 def record(
-    scope: Scope, request: SearchRequest, hits: list[Hit], *, key_id: uuid.UUID | None
+    scope: Scope,
+    request: SearchRequest,
+    hits: list[Hit],
+    *,
+    key_id: uuid.UUID | None,
+    identity: str | None = None,
 ) -> SearchRecord:
     """Store what a search returned, for replay (`GET /v1/searches/{id}`)."""
     row = SearchRecord(
@@ -221,6 +237,8 @@ def record(
         filters=_filter_json(request.filter),
         results=[h.to_json() for h in hits],
         created_at=utcnow(),
+        identity=identity,
+        access=sorted(scope.access) if scope.access is not None else None,
     )
     return scope.insert(row)
 
@@ -241,6 +259,8 @@ def audit_details(stored: SearchRecord) -> dict[str, Any]:
         "query": stored.query,
         "mode": stored.mode,
         "filter": stored.filters,
+        "identity": stored.identity,
+        "access": stored.access,
         "results": [
             {
                 "chunk_id": hit["chunk_id"],

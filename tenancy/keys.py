@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from tenancy import system, tenants
+from tenancy.access import Identity
 from tenancy.db import utcnow
 from tenancy.errors import InvalidRequest, NotFound, Unauthenticated
 from tenancy.ids import TenantId
@@ -41,14 +42,37 @@ def generate_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-def issue(scope: Scope, *, role: Role, name: str, expires_at: datetime | None = None) -> IssuedKey:
+@dataclass(frozen=True)
+class KeySpec:
+    """What a new tenant key is: its role, name and expiry, and whom a reader reads for."""
+
+    role: Role
+    name: str
+    expires_at: datetime | None = None
+    identity: Identity | None = None
+    delegate: bool = False
+
+
+def issue(scope: Scope, spec: KeySpec) -> IssuedKey:
     """Store a new admin or reader key of the scope's tenant (hashed); return it once in clear."""
-    if role not in TENANT_ROLES:
-        raise InvalidRequest("operator keys have no tenant; a tenant key is admin or reader")
+    _check(spec)
     clear = generate_key()
-    row = scope.add(_row(clear, role, name, expires_at))
+    row = _row(clear, spec.role, spec.name, spec.expires_at)
+    if spec.identity is not None:
+        row.user, row.groups = spec.identity.user, list(spec.identity.groups)
+    row.delegate = spec.delegate
+    scope.add(row)
     scope.flush()
     return IssuedKey(row=row, key=clear)
+
+
+def _check(spec: KeySpec) -> None:
+    if spec.role not in TENANT_ROLES:
+        raise InvalidRequest("operator keys have no tenant; a tenant key is admin or reader")
+    if spec.role is Role.ADMIN and (spec.identity is not None or spec.delegate):
+        raise InvalidRequest("an admin key reads every document: it takes no user or groups")
+    if spec.delegate and spec.identity is not None:
+        raise InvalidRequest("a delegate key names its user per request: give no user or groups")
 
 
 def _row(clear: str, role: Role, name: str, expires_at: datetime | None) -> ApiKey:
@@ -61,17 +85,10 @@ def _row(clear: str, role: Role, name: str, expires_at: datetime | None) -> ApiK
     )
 
 
-def issue_for_tenant(
-    session: Session,
-    tenant_id: uuid.UUID,
-    *,
-    role: Role,
-    name: str,
-    expires_at: datetime | None = None,
-) -> IssuedKey:
+def issue_for_tenant(session: Session, tenant_id: uuid.UUID, spec: KeySpec) -> IssuedKey:
     """The operator's way to issue a tenant's key: NotFound for a tenant that does not exist."""
     tenant = tenants.get(session, tenant_id)
-    return issue(Scope(session, TenantId(tenant.id)), role=role, name=name, expires_at=expires_at)
+    return issue(Scope(session, TenantId(tenant.id)), spec)
 
 
 @system.wide("operator keys belong to no tenant")
@@ -99,7 +116,14 @@ def authenticate(session: Session, key: str | None) -> Principal:
     ):
         raise Unauthenticated("invalid, revoked or expired API key")
     tenant = TenantId(row.tenant_id) if row.tenant_id is not None else None
-    return Principal(key_id=row.id, role=Role(row.role), tenant_id=tenant)
+    identity = Identity(row.user, tuple(row.groups or ())) if row.user is not None else None
+    return Principal(
+        key_id=row.id,
+        role=Role(row.role),
+        tenant_id=tenant,
+        identity=identity,
+        delegate=bool(row.delegate),
+    )
 
 
 @system.wide("the key decides the tenant: until it is found there is no tenant to scope by")
@@ -113,6 +137,9 @@ def _by_hash() -> AnySelect:
         ApiKey.key_hash,
         ApiKey.revoked_at,
         ApiKey.expires_at,
+        ApiKey.user,
+        ApiKey.groups,
+        ApiKey.delegate,
     ).where(ApiKey.key_hash == bindparam("digest"))
 
 

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenancy.db import Base, utcnow
@@ -25,6 +25,8 @@ class Tenant(Base):
     max_documents: Mapped[int | None] = mapped_column(default=None)
     max_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
     max_chunks: Mapped[int | None] = mapped_column(default=None)
+    # The JWKS whose keys sign the end-user assertions of the tenant's delegate keys.
+    act_as_jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class TenantOwned:
@@ -52,6 +54,11 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # A reader key bound to an end user (and groups), or a delegate key that names one per
+    # request; neither: a reader of tenant-wide documents only.
+    user: Mapped[str | None] = mapped_column(String(256), default=None)
+    groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    delegate: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class AuditEvent(Base):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, Unpack, cast
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     CursorResult,
     Delete,
@@ -27,11 +28,14 @@ from sqlalchemy import (
     Select,
     Table,
     Update,
+    and_,
     bindparam,
     delete,
     exists,
     func,
     insert,
+    inspect,
+    or_,
     select,
     update,
 )
@@ -48,8 +52,23 @@ T = TypeVar("T", bound=TenantOwned | ApiKey | AuditEvent)
 AnySelect = Select[Unpack[tuple[Any, ...]]]  # noqa: UP044 (mypy 2.4 crashes on the star form)
 S = TypeVar("S", bound=AnySelect)
 
-# The caller's tenant in statements built once (`prepared`): bound by `Scope.execute`.
+# The caller's tenant and access in statements built once (`prepared`), bound by
+# `Scope.execute`: ALL is true for an unrestricted caller, TOKENS are a restricted one's.
 TENANT: BindParameter[uuid.UUID] = bindparam("enclave_tenant")
+ALL: BindParameter[bool] = bindparam("enclave_all", type_=Boolean)
+TOKENS: BindParameter[list[str]] = bindparam("enclave_tokens", expanding=True)
+
+# Tables whose rows a restricted caller reads only where their access tokens meet its own:
+# the package that owns such a table registers the condition (`guard`).
+Guard = Callable[[Table, Any], ColumnElement[bool]]
+_GUARDS: dict[str, Guard] = {}
+
+
+def guard(table: Table, condition: Guard) -> None:
+    """Make every scoped read of `table` by a restricted caller pass `condition(table,
+    tokens)`, where `tokens` are the caller's access tokens (a list or a bound parameter)."""
+    _GUARDS[table.name] = condition
+
 
 ReadPhase = Callable[[Session], AbstractContextManager[None]]
 
@@ -63,12 +82,15 @@ class Scope:
     """A session bound to one tenant; the only way to reach that tenant's rows.
 
     `read_phase` is how the caller's transaction policy runs a block that only reads
-    (`reading`); outside a request (workers, tests) it is a plain block.
+    (`reading`); outside a request (workers, tests) it is a plain block. `access` restricts
+    the reads of guarded tables (documents and their chunks) to what the caller may read.
     """
 
     session: Session
     tenant_id: TenantId
     read_phase: ReadPhase = _no_phase
+    # The caller's access tokens; None: unrestricted (admins, the worker, operators' erasure).
+    access: frozenset[str] | None = None
 
     # -- building ---------------------------------------------------------------------
 
@@ -81,7 +103,7 @@ class Scope:
     def scoped(self, statement: S) -> S:
         """`statement` with the tenant condition on every tenant-owned table it reads
         (for a statement used as a subquery; the run methods below apply it themselves)."""
-        conditions = [table.c.tenant_id == self.tenant_id for table in _owned_tables(statement)]
+        conditions = [self._table(table) for table in _owned_tables(statement)]
         return statement.where(*conditions)
 
     # -- reading ----------------------------------------------------------------------
@@ -136,8 +158,13 @@ class Scope:
 
     def execute(self, statement: Executable, **params: Any) -> Sequence[RowMapping]:
         """Run a statement built once with `prepared`, bound to this tenant; its rows."""
-        result = self.session.execute(statement, {TENANT.key: self.tenant_id, **params})
-        return result.mappings().all()
+        bound = {
+            TENANT.key: self.tenant_id,
+            ALL.key: self.access is None,
+            TOKENS.key: sorted(self.access or ()),
+            **params,
+        }
+        return self.session.execute(statement, bound).mappings().all()
 
     # -- writing ----------------------------------------------------------------------
 
@@ -209,15 +236,30 @@ class Scope:
         return self.read_phase(self.session)
 
     def _owned(self, model: type[T]) -> ColumnElement[bool]:
-        return model.tenant_id == self.tenant_id
+        return self._table(cast(Table, inspect(model).local_table))
+
+    def _table(self, table: Table) -> ColumnElement[bool]:
+        """`tenant_id = :tenant`, and the table's guard for a restricted caller."""
+        condition = table.c.tenant_id == self.tenant_id
+        rule = _GUARDS.get(table.name)
+        if rule is None or self.access is None:
+            return condition
+        return and_(condition, rule(table, sorted(self.access)))
 
 
 def prepared(statement: S) -> S:
-    """`statement` with `tenant_id = :enclave_tenant` on every tenant-owned table it reads,
-    for statements built once at import (building costs as much as running them); run it
-    with `Scope.execute`, which binds the caller's tenant."""
-    conditions = [table.c.tenant_id == TENANT for table in _owned_tables(statement)]
+    """`statement` with `tenant_id = :enclave_tenant` on every tenant-owned table it reads
+    (and the guard of a guarded one, unless :enclave_all), for statements built once at
+    import (building costs as much as running them); run it with `Scope.execute`, which
+    binds the caller's tenant and access."""
+    conditions = [_prepared(table) for table in _owned_tables(statement)]
     return statement.where(*conditions)
+
+
+def _prepared(table: Table) -> ColumnElement[bool]:
+    condition = table.c.tenant_id == TENANT
+    rule = _GUARDS.get(table.name)
+    return condition if rule is None else and_(condition, or_(ALL, rule(table, TOKENS)))
 
 
 def _owned_tables(statement: AnySelect | Update | Delete) -> list[Table]:

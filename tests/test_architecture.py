@@ -30,6 +30,7 @@ REVIEWED = frozenset(
         "api.metrics._DocumentStates.collect",
         "api.ops.backup._counts",
         "api.ops.backup._referenced_blobs",
+        "ingest.backfill._stale",
         "ingest.backpressure.depth",
         "ingest.leases.claim",
         "ingest.leases.release",

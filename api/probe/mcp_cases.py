@@ -11,7 +11,8 @@ from api.probe.probe import FORBIDDEN, OK, UNAUTH, Probe, Side, random_id
 MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
 
 
-def _rpc(tool: str, arguments: Mapping[str, object]) -> dict[str, Any]:
+def rpc(tool: str, arguments: Mapping[str, object]) -> dict[str, Any]:
+    """Request options of a `tools/call` over streamable HTTP."""
     return {"json": _rpc_json(tool, arguments), "headers": MCP_HEADERS}
 
 
@@ -46,7 +47,7 @@ def mcp_tools(
 ) -> Iterator[Probe]:
     """The MCP tools over HTTP: the same isolation as the routes."""
     key = attacker.reader
-    chunk = _rpc("get_chunk", {"chunk_id": victim.ids["chunk"]})
+    chunk = rpc("get_chunk", {"chunk_id": victim.ids["chunk"]})
     yield Probe(
         "mcp get_chunk of other tenant",
         "POST",
@@ -71,10 +72,10 @@ def mcp_tools(
             key,
             OK,
             victim,
-            _rpc("search", args),
+            rpc("search", args),
         )
-    yield Probe("mcp list_documents", "POST", "/mcp", key, OK, victim, _rpc("list_documents", {}))
-    hint = _rpc("search", {"query": victim.canary, "tenant": victim.tenant_id or random_id()})
+    yield Probe("mcp list_documents", "POST", "/mcp", key, OK, victim, rpc("list_documents", {}))
+    hint = rpc("search", {"query": victim.canary, "tenant": victim.tenant_id or random_id()})
     yield Probe(
         "mcp search with a tenant argument",
         "POST",
@@ -85,7 +86,7 @@ def mcp_tools(
         hint,
         _tool_error("invalid_arguments"),
     )
-    raw = _rpc("search", {"query": "x", "filters": {"must": [{"key": "tenant_id"}]}})
+    raw = rpc("search", {"query": "x", "filters": {"must": [{"key": "tenant_id"}]}})
     yield Probe(
         "mcp raw Qdrant filter",
         "POST",
@@ -97,7 +98,7 @@ def mcp_tools(
         _tool_error("invalid_arguments"),
     )
     yield Probe(
-        "mcp without a key", "POST", "/mcp", None, UNAUTH, victim, _rpc("list_documents", {})
+        "mcp without a key", "POST", "/mcp", None, UNAUTH, victim, rpc("list_documents", {})
     )
     if operator:
         yield Probe(
@@ -107,5 +108,5 @@ def mcp_tools(
             operator,
             FORBIDDEN,
             victim,
-            _rpc("list_documents", {}),
+            rpc("list_documents", {}),
         )

@@ -121,7 +121,7 @@ def plant(http: httpx.Client, side: Side) -> None:
         http.post("/v1/documents", files=files, data={"metadata": meta}, headers=auth)
     )
     side.ids["job"], side.ids["document"] = upload["job_id"], upload["documents"][0]["id"]
-    _wait(http, side.ids["job"], auth)
+    wait_for_job(http, side.ids["job"], auth)
     found = expect_ok(
         http.post("/v1/search", json={"query": side.canary, "mode": "sparse"}, headers=auth)
     )
@@ -131,7 +131,10 @@ def plant(http: httpx.Client, side: Side) -> None:
     side.ids["key"] = key["id"]
 
 
-def _wait(http: httpx.Client, job_id: str, auth: dict[str, str], timeout_s: float = 300) -> None:
+def wait_for_job(
+    http: httpx.Client, job_id: str, auth: dict[str, str], timeout_s: float = 300
+) -> None:
+    """Wait until the job is done or failed (set-up only)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if expect_ok(http.get(f"/v1/jobs/{job_id}", headers=auth))["status"] in ("done", "failed"):

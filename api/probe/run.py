@@ -7,8 +7,8 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from api.probe import access_cases, probe
 from api.probe import cases as probe_cases
-from api.probe import probe
 from api.probe.probe import Outcome, Side
 
 
@@ -30,9 +30,11 @@ def run(url: str, credentials: Credentials, console: Console) -> int:
             for side in (a, b):
                 probe.plant(http, side)
             revoked = _revoked_key(http, a)
-            probes = probe_cases.all_probes(
-                http, a, b, operator=credentials.operator, revoked=revoked
+            probes = list(
+                probe_cases.all_probes(http, a, b, operator=credentials.operator, revoked=revoked)
             )
+            if credentials.operator:  # the tenant's id names the audience of act-as assertions
+                probes += access_cases.probes(http, access_cases.plant(http, a))
             outcomes = probe.run_all(http, probes)
         finally:
             _clean_up(http, credentials, a, b)
@@ -109,6 +111,15 @@ def report(outcomes: list[Outcome], console: Console) -> int:
         style = {"pass": "green", "LEAK": "bold red", "FAIL": "yellow"}[o.verdict]
         table.add_row(o.probe, o.expected, o.got, f"[{style}]{o.verdict}[/{style}]")
     console.print(table)
+    within = [o for o in outcomes if o.probe.startswith("within:")]
+    across = [o for o in outcomes if not o.probe.startswith("within:")]
+    for label, group in (("across tenants", across), ("within a tenant", within)):
+        if group:
+            leaks = sum(o.verdict == "LEAK" for o in group)
+            fails = sum(o.verdict == "FAIL" for o in group)
+            console.print(
+                f"{label}: {len(group)} probes, {leaks} leaks, {fails} unexpected answers"
+            )
     leaks = sum(o.verdict == "LEAK" for o in outcomes)
     failures = sum(o.verdict == "FAIL" for o in outcomes)
     console.print(f"{len(outcomes)} probes, {leaks} leaks, {failures} unexpected answers")

@@ -61,8 +61,11 @@ class ReplayedHit(BaseModel):
     rank: int
     score: float
     chunk_id: uuid.UUID
-    text: str | None = Field(description="None once the cited document was deleted.")
+    text: str | None = Field(
+        description="None once the cited document was deleted, or when it is withheld."
+    )
     deleted: bool = False
+    withheld: bool = Field(False, description="The caller may no longer read this document.")
     citation: CitationOut
 
 
@@ -87,6 +90,20 @@ class ChunkOut(BaseModel):
     citation: CitationOut
 
 
+class AccessOut(Output):
+    users: list[str] = Field(description="End users who may read it.")
+    groups: list[str] = Field(description="Groups whose members may read it.")
+
+
+class AccessIn(Input):
+    users: list[Annotated[str, StringConstraints(min_length=1, max_length=256)]] = Field(
+        default_factory=list, max_length=200
+    )
+    groups: list[Annotated[str, StringConstraints(min_length=1, max_length=256)]] = Field(
+        default_factory=list, max_length=200
+    )
+
+
 class DocumentOut(Output):
     id: uuid.UUID
     filename: str
@@ -100,6 +117,9 @@ class DocumentOut(Output):
     chunk_count: int
     page_count: int | None
     tags: list[str]
+    access: AccessOut | None = Field(
+        None, description="Who may read it besides admins; null: everyone in the tenant."
+    )
     error: str | None
     created_at: datetime
 
@@ -158,6 +178,11 @@ class SyncRunIn(Input):
     )
     prune: bool = Field(True, description="Erase the documents whose paths left the source.")
     dry_run: bool = Field(False, description="Only answer the plan: nothing is recorded.")
+    access: AccessIn | None = Field(
+        None,
+        description="Set the source's access list (its documents and new ones); omit to keep "
+        "it, null for tenant-wide.",
+    )
 
 
 class Receipt(BaseModel):
@@ -209,6 +234,7 @@ class SyncFilesOut(BaseModel):
 class SourceOut(BaseModel):
     name: str
     created_at: datetime
+    access: AccessOut | None = None
     documents: dict[str, int] = Field(description="Paths by the status of their newest version.")
     last_run: SyncRunOut | None = None
 

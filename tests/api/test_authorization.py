@@ -26,6 +26,13 @@ ENDPOINTS: list[tuple[str, str, frozenset[str]]] = [
     ("POST", "/v1/search", frozenset({"admin", "reader"})),
     ("POST", "/v1/keys", frozenset({"admin"})),
     ("POST", "/v1/tenants/{tenant}/keys", frozenset({"operator"})),
+    ("PATCH", "/v1/documents/{document}", frozenset({"admin"})),
+    ("GET", "/v1/act-as/jwks", frozenset({"admin"})),
+    ("DELETE", "/v1/act-as/jwks", frozenset({"admin"})),
+    ("GET", "/v1/sources", frozenset({"admin"})),
+    ("GET", "/v1/sources/{missing}", frozenset({"admin"})),
+    ("GET", "/v1/sources/{missing}/runs", frozenset({"admin"})),
+    ("DELETE", "/v1/sources/{missing}", frozenset({"admin"})),
     ("DELETE", "/v1/documents/{missing}", frozenset({"admin"})),
     ("DELETE", "/v1/keys/{missing}", frozenset({"admin"})),
     ("DELETE", "/v1/tenants/{missing}", frozenset({"operator"})),
@@ -33,6 +40,7 @@ ENDPOINTS: list[tuple[str, str, frozenset[str]]] = [
 
 BODIES = {
     "/v1/search": {"query": "handbook"},
+    "/v1/documents/{document}": {"access": None},
     "/v1/keys": {"role": "reader", "name": "matrix"},
     "/v1/tenants/{tenant}/keys": {"role": "reader", "name": "matrix"},
 }

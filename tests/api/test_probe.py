@@ -29,6 +29,7 @@ def test_the_probe_finds_no_leak(live_url: str) -> None:
     text = console.export_text()
     assert code == 0, text
     assert " 0 leaks, 0 unexpected answers" in text
+    assert "within a tenant:" in text
 
 
 def test_the_probe_catches_a_missing_tenant_filter(
@@ -44,3 +45,19 @@ def test_the_probe_catches_a_missing_tenant_filter(
     assert code == 1
     assert "LEAK" in text
     assert " 0 leaks" not in text
+
+
+def test_the_probe_catches_a_missing_access_filter(
+    live_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bug: the scope forgets to guard documents and chunks by the caller's access.
+    monkeypatch.setattr(scope, "_GUARDS", {})
+    console = Console(record=True, width=200)
+    code = run(live_url, Credentials(operator=OPERATOR_KEY), console)
+    text = console.export_text()
+    assert code == 1
+    within = [line for line in text.splitlines() if line.startswith("within a tenant")]
+    assert within
+    assert " 0 leaks" not in within[0]
+    across = [line for line in text.splitlines() if line.startswith("across tenants")]
+    assert " 0 leaks" in across[0]

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from retrieval import edge_schema as schema
 from retrieval.edge import EdgeIndex
 from retrieval.points import IndexFilter, IndexQuery, Mode
 from tests.retrieval.test_index_contract import CORPUS_A, FILTERS, MODES, TENANT_A, D
@@ -21,13 +22,20 @@ def test_a_small_shard_has_only_the_tenant_index_until_it_grows(tmp_path: Path) 
         index.upsert(TENANT_A, CORPUS_A.points[:60])
         assert _fields(index) == {"tenant_id"}
         index.upsert(TENANT_A, CORPUS_A.points[60:120])
-        assert _fields(index) == {"tenant_id", "document_id", "tags", "media_type", "created_at"}
+        assert _fields(index) == {
+            "tenant_id",
+            "document_id",
+            "tags",
+            "media_type",
+            "access",
+            "created_at",
+        }
     finally:
         index.close()
     reopened = EdgeIndex(tmp_path, dimension=D, background_optimize=False)
     try:
         assert reopened.count(TENANT_A) == 120
-        assert len(_fields(reopened)) == 5
+        assert _fields(reopened) == schema.indexed_fields()
     finally:
         reopened.close()
 
@@ -42,7 +50,7 @@ def test_filters_answer_the_same_with_and_without_field_indexes(tmp_path: Path, 
         for index in (small, grown):
             index.upsert(TENANT_A, CORPUS_A.points)
         assert _fields(small) == {"tenant_id"}
-        assert len(_fields(grown)) == 5
+        assert _fields(grown) == schema.indexed_fields()
         for flt in FILTERS.values():
             assert _answers(small, mode, flt) == _answers(grown, mode, flt)
             assert small.count(TENANT_A) == grown.count(TENANT_A) == len(CORPUS_A.points)

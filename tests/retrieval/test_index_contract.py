@@ -5,7 +5,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -494,3 +494,38 @@ def test_edge_background_build(tmp_path: Path) -> None:
     assert marker.exists()
     assert _recall(index, corpus, TENANT_A) >= 0.95
     index.close()
+
+
+ACCESSES = (("*",), ("g:hr",), ("u:ana",), ("g:hr", "u:ben"), ())
+
+
+def _with_access(corpus: Corpus) -> list[IndexPoint]:
+    """The corpus with each document's access tokens cycling through ACCESSES."""
+    order = {doc: i for i, doc in enumerate(corpus.doc_ids())}
+    return [
+        replace(p, payload=replace(p.payload, access=ACCESSES[order[p.payload.document_id] % 5]))
+        for p in corpus.points
+    ]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_access_tokens_filter_every_stage_and_change_in_place(
+    index: VectorIndex, mode: Mode
+) -> None:
+    points = _with_access(CORPUS_A)
+    index.upsert(TENANT_A, points)
+    carried = {p.id: set(p.payload.access) for p in points}
+    for held in ({"*"}, {"*", "g:hr"}, {"u:ana"}, set()):
+        query = replace(_query(mode, limit=200), access=frozenset(held))
+        hits = index.query(TENANT_A, query)
+        expected = {pid for pid, tokens in carried.items() if tokens & held}
+        assert {h.id for h in hits} <= expected
+        assert all(set(h.access) & held for h in hits)
+        if mode == "dense":  # exact search: every allowed point comes back
+            assert {h.id for h in hits} == expected
+    unrestricted = index.query(TENANT_A, _query("dense", limit=500))
+    assert len(unrestricted) == len(points)
+    restricted_doc = CORPUS_A.doc_ids()[4]  # ACCESSES[4]: admins only
+    assert index.set_access(TENANT_A, restricted_doc, ["*"]) == CHUNKS
+    opened = index.query(TENANT_A, replace(_query("dense", limit=500), access=frozenset({"*"})))
+    assert {h.document_id for h in opened} >= {str(restricted_doc)}

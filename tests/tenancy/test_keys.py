@@ -21,7 +21,7 @@ def _tenant(session: Session, name: str = "acme") -> TenantId:
 
 def test_issued_key_authenticates_and_is_never_stored_in_clear(db: Session) -> None:
     tenant = _tenant(db)
-    issued = keys.issue(Scope(db, tenant), role=Role.READER, name="bot")
+    issued = keys.issue(Scope(db, tenant), keys.KeySpec(role=Role.READER, name="bot"))
     assert issued.key.startswith("ek_")
     assert len(issued.key) > 40
     stored = db.scalars(select(ApiKey)).one()
@@ -38,7 +38,7 @@ def test_unknown_or_malformed_keys_are_rejected(db: Session, bad: str | None) ->
 
 def test_revoked_key_stops_working(db: Session) -> None:
     tenant = _tenant(db)
-    issued = keys.issue(Scope(db, tenant), role=Role.ADMIN, name="a")
+    issued = keys.issue(Scope(db, tenant), keys.KeySpec(role=Role.ADMIN, name="a"))
     keys.revoke(Scope(db, tenant), issued.row.id)
     with pytest.raises(Unauthenticated):
         keys.authenticate(db, issued.key)
@@ -47,14 +47,14 @@ def test_revoked_key_stops_working(db: Session) -> None:
 def test_expired_key_stops_working(db: Session) -> None:
     tenant = _tenant(db)
     past = utcnow() - timedelta(seconds=1)
-    issued = keys.issue(Scope(db, tenant), role=Role.ADMIN, name="a", expires_at=past)
+    issued = keys.issue(Scope(db, tenant), keys.KeySpec(role=Role.ADMIN, name="a", expires_at=past))
     with pytest.raises(Unauthenticated):
         keys.authenticate(db, issued.key)
 
 
 def test_a_tenant_cannot_revoke_another_tenants_key(db: Session) -> None:
     acme, globex = _tenant(db, "acme"), _tenant(db, "globex")
-    issued = keys.issue(Scope(db, globex), role=Role.ADMIN, name="a")
+    issued = keys.issue(Scope(db, globex), keys.KeySpec(role=Role.ADMIN, name="a"))
     with pytest.raises(NotFound):
         keys.revoke(Scope(db, acme), issued.row.id)
     assert keys.authenticate(db, issued.key).tenant_id == globex
@@ -64,7 +64,7 @@ def test_operator_keys_have_no_tenant_and_tenant_keys_need_one(db: Session) -> N
     operator = keys.issue_operator_key(db, name="x")
     assert keys.authenticate(db, operator.key).tenant_id is None
     with pytest.raises(InvalidRequest):
-        keys.issue(Scope(db, _tenant(db)), role=Role.OPERATOR, name="x")
+        keys.issue(Scope(db, _tenant(db)), keys.KeySpec(role=Role.OPERATOR, name="x"))
 
 
 def test_operator_key_is_generated_once_or_taken_from_configuration(db: Session) -> None:

@@ -13,9 +13,9 @@ from pydantic import ValidationError
 from api import calls
 from api.http.deps import AdminCtx, IndexWrites, ReaderCtx, ServicesDep
 from api.http.files import read_upload, upload_options
-from api.schemas import MAX_INT, UploadMetadata
+from api.schemas import MAX_INT, DocumentPatch, UploadMetadata, domain_access
 from enclave_client.models import DocumentList, DocumentOut, Receipt, UploadedDocument, UploadOut
-from ingest import blobs, erasure, upload
+from ingest import blobs, erasure, permissions, upload
 from ingest.errors import InvalidUpload
 from ingest.manifest import normal_path
 from retrieval import documents
@@ -35,7 +35,8 @@ def upload_documents(
         str | None,
         Form(
             description='JSON: {"tags": [...], "external_id": "..." (one file), "files": '
-            '[{"path": "...", "external_id": "..."}, ...] (one per file, in order)}'
+            '[{"path": "...", "external_id": "..."}, ...] (one per file, in order), "access": '
+            '{"users": [...], "groups": [...]} (omit: everyone in the tenant)}'
         ),
     ] = None,
 ) -> UploadOut:
@@ -44,7 +45,13 @@ def upload_documents(
     if len(files) > settings.max_files_per_upload:
         raise InvalidUpload(f"at most {settings.max_files_per_upload} files per upload")
     meta = _metadata(metadata)
-    options = replace(upload_options(services), tags=tuple(meta.tags), external_id=meta.external_id)
+    options = replace(
+        upload_options(services),
+        tags=tuple(meta.tags),
+        external_id=meta.external_id,
+        access=domain_access(meta.access),
+        access_set="access" in meta.model_fields_set,
+    )
     incoming = _per_file(meta, [read_upload(f, settings.max_upload_bytes) for f in files])
     queued = upload.receive(ctx.scope, services.blobs, incoming, options)
     ctx.record([str(d.id) for _, d in queued.items], job_id=str(queued.job.id))
@@ -106,6 +113,18 @@ def get_document(document_id: uuid.UUID, ctx: ReaderCtx) -> DocumentOut:
     """One document's metadata and status."""
     row = documents.get(ctx.scope, document_id)
     ctx.record([str(document_id)])
+    return DocumentOut.model_validate(row)
+
+
+@router.patch("/{document_id}", name="document.access", dependencies=[IndexWrites])
+def set_document_access(
+    document_id: uuid.UUID, body: DocumentPatch, ctx: AdminCtx, services: ServicesDep
+) -> DocumentOut:
+    """Change who may read a document (every version of it): the index's payload changes
+    before this answers, so the next search obeys it."""
+    given = domain_access(body.access)
+    row = permissions.set_document_access(ctx.scope, services.index, document_id, given)
+    ctx.record([str(document_id)], access=body.access.model_dump() if body.access else None)
     return DocumentOut.model_validate(row)
 
 

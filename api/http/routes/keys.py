@@ -14,13 +14,8 @@ router = APIRouter(prefix="/v1/keys", tags=["keys"])
 @router.post("", status_code=201, name="key.issue")
 def issue_key(body: KeyIn, ctx: AdminCtx) -> KeyIssued:
     """Issue a key in the caller's tenant (shown once)."""
-    issued = keys.issue(
-        ctx.scope,
-        role=keys.tenant_role(body.role),
-        name=body.name,
-        expires_at=body.expires_at,
-    )
-    ctx.record([str(issued.row.id)], role=body.role)
+    issued = keys.issue(ctx.scope, body.spec())
+    ctx.record([str(issued.row.id)], role=body.role, user=body.user, delegate=body.delegate)
     data = KeyOut.model_validate(issued.row).model_dump()
     return KeyIssued(**data, key=issued.key)
 

@@ -22,7 +22,7 @@ def search(body: SearchIn, ctx: ReaderCtx, services: ServicesDep) -> SearchOut:
 @router.get("/v1/searches/{search_id}", name="search.replay")
 def replay_search(search_id: uuid.UUID, ctx: ReaderCtx) -> SearchReplay:
     """What a past search returned, exactly."""
-    record = replay.replay(ctx.scope, search_id)
+    record = replay.replay(ctx.scope, search_id, identity=ctx.principal.label())
     ctx.record([str(search_id)])
     return SearchReplay(
         search_id=record.id,

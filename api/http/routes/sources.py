@@ -9,8 +9,9 @@ from fastapi import APIRouter, File, Query, UploadFile
 
 from api.http.deps import AdminCtx, IndexWrites, ServicesDep
 from api.http.files import read_upload, upload_options
-from api.schemas import MAX_INT
+from api.schemas import MAX_INT, SourcePatch, domain_access
 from enclave_client.models import (
+    AccessOut,
     Receipt,
     SourceList,
     SourceOut,
@@ -19,7 +20,7 @@ from enclave_client.models import (
     SyncRunIn,
     SyncRunOut,
 )
-from ingest import manifest, runs, sync
+from ingest import manifest, permissions, runs, sync
 from ingest.models import SyncAction, SyncEntry
 from ingest.runs import RunView
 from retrieval import sources
@@ -50,9 +51,11 @@ def get_source(name: str, ctx: AdminCtx) -> SourceOut:
 def _source(ctx: AdminCtx, name: str) -> SourceOut:
     source = sources.get(ctx.scope, name)
     last = runs.latest(ctx.scope, source.id, source.name)
+    given = permissions.source_access(source)
     return SourceOut(
         name=source.name,
         created_at=source.created_at,
+        access=AccessOut(users=list(given.users), groups=list(given.groups)) if given else None,
         documents=sources.status_counts(ctx.scope, source.id),
         last_run=run_out(last) if last else None,
     )
@@ -66,7 +69,18 @@ def delete_source(name: str, ctx: AdminCtx, services: ServicesDep) -> Receipt:
     return Receipt(**asdict(receipt))
 
 
-@router.post("/{name}/runs", name="source.sync.start")
+@router.patch("/{name}", name="source.access", dependencies=[IndexWrites])
+def set_source_access(
+    name: str, body: SourcePatch, ctx: AdminCtx, services: ServicesDep
+) -> SourceOut:
+    """Change who may read the source's documents (every version, and the ones to come); the
+    index's payload changes before this answers, so the next search obeys it."""
+    permissions.set_source_access(ctx.scope, services.index, name, domain_access(body.access))
+    ctx.record([name], access=body.access.model_dump() if body.access else None)
+    return _source(ctx, name)
+
+
+@router.post("/{name}/runs", name="source.sync.start", dependencies=[IndexWrites])
 def start_run(name: str, body: SyncRunIn, ctx: AdminCtx, services: ServicesDep) -> SyncRunOut:
     """Start a sync from a manifest (or resume the open run of the same manifest); the
     answer names the files to upload. `dry_run` only answers the plan."""
@@ -82,6 +96,9 @@ def start_run(name: str, body: SyncRunIn, ctx: AdminCtx, services: ServicesDep) 
     started = sync.start(ctx.scope, name, checked, options, key_id=ctx.principal.key_id)
     if started.run is None:
         return _plan(name, started.steps, prune=body.prune)
+    if "access" in body.model_fields_set:
+        given = domain_access(body.access)
+        permissions.set_source_access(ctx.scope, services.index, name, given)
     ctx.record([name, str(started.run.id)], manifest=checked.sha256, resumed=started.resumed)
     view = runs.view(ctx.scope, name, started.run.id, limit=0, offset=0)
     return run_out(view, needed=runs.needed(ctx.scope, started.run), resumed=started.resumed)

@@ -69,13 +69,7 @@ def delete_tenant(tenant_id: uuid.UUID, ctx: OperatorCtx, services: ServicesDep)
 @router.post("/{tenant_id}/keys", status_code=201, name="tenant.key.issue")
 def issue_tenant_key(tenant_id: uuid.UUID, body: KeyIn, ctx: OperatorCtx) -> KeyIssued:
     """Issue an admin or reader key for a tenant (the key is shown once)."""
-    issued = keys.issue_for_tenant(
-        ctx.session,
-        tenant_id,
-        role=keys.tenant_role(body.role),
-        name=body.name,
-        expires_at=body.expires_at,
-    )
-    ctx.record([str(tenant_id), str(issued.row.id)], role=body.role)
+    issued = keys.issue_for_tenant(ctx.session, tenant_id, body.spec())
+    ctx.record([str(tenant_id), str(issued.row.id)], role=body.role, user=body.user)
     data = KeyOut.model_validate(issued.row).model_dump()
     return KeyIssued(**data, key=issued.key)
