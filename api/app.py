@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             _bootstrap_operator(built)
             if config.workers == "embedded":
                 built.worker.start()
+            built.anchorer.start()
             app.state.services = built
             async with mcp.running():
                 yield

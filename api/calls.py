@@ -16,24 +16,34 @@ from enclave_client.models import (
     SearchHit,
     SearchOut,
 )
-from retrieval import citations, documents
+from retrieval import citations, documents, receipts
 from retrieval import search as searching
 
 
 def search(ctx: Context, services: Services, request: searching.SearchRequest) -> SearchOut:
-    """Search the caller's tenant; the search is recorded and audited before it answers."""
+    """Search the caller's tenant; the search is recorded and audited before it answers (so
+    on a full disk it is refused before the index is touched)."""
+    services.disk.check_floor()
+    scope = ctx.scope
     with services.metrics.time_search(request.mode):
         found = searching.search(
-            ctx.scope,
+            scope,
             services.retriever,
             request,
             key_id=ctx.principal.key_id,
             identity=ctx.principal.label(),
         )
-    ctx.record([str(found.record.id)], **found.audit)
+        event = ctx.record([str(found.record.id)], **found.audit)
+        model = services.embedder.name
+        signed = receipts.payload(
+            found.record, model=model, audit_seq=event.seq, audit_hash=event.hash
+        )
+        found.record.receipt = services.signing.sign(signed)
+        searching.keep(scope, found.record)
     return SearchOut(
         search_id=found.record.id,
         results=[SearchHit.model_validate(hit) for hit in found.record.results],
+        receipt=found.record.receipt,
     )
 
 

@@ -24,6 +24,7 @@ STATUS: dict[type[Exception], tuple[int, str]] = {
     ingest_errors.QueueFull: (429, "queue_full"),
     ingest_errors.InvalidManifest: (422, "invalid_manifest"),
     ingest_errors.SyncConflict: (409, "sync_conflict"),
+    ingest_errors.InsufficientStorage: (507, "insufficient_storage"),
     retrieval_errors.InvalidQuery: (422, "invalid_query"),
     retrieval_errors.RerankUnavailable: (422, "rerank_unavailable"),
     retrieval_errors.IndexUnavailable: (503, "index_unavailable"),

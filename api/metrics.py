@@ -22,7 +22,7 @@ _SLOW = (0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120)
 class Metrics:
     """The service's instruments."""
 
-    def __init__(self, sessions: SessionFactory) -> None:
+    def __init__(self, sessions: SessionFactory, *, documents: bool = False) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Histogram(
@@ -50,8 +50,13 @@ class Metrics:
             "enclave_embeddings", "Passages embedded at ingestion", registry=r
         )
         self.rate_limited = Counter("enclave_rate_limited", "Requests refused with 429", registry=r)
+        self.rate_limit_fallback = Counter(
+            "enclave_rate_limit_fallback",
+            "Requests limited by in-process buckets because the shared store (Redis) failed",
+            registry=r,
+        )
         self.security = Counter("enclave_security_events", "Security events", ["kind"], registry=r)
-        r.register(_DocumentStates(sessions))
+        r.register(_DocumentStates(sessions, by_status=documents))
 
     def observe_stage(self, stage: str, seconds: float, count: int = 0) -> None:
         """Record an ingestion stage (`count` passages for the embed stage)."""
@@ -74,8 +79,8 @@ class Metrics:
 class _DocumentStates(Collector):
     """Documents by status and the ingestion queue depth, read from the database at scrape."""
 
-    def __init__(self, sessions: SessionFactory) -> None:
-        self._sessions = sessions
+    def __init__(self, sessions: SessionFactory, *, by_status: bool) -> None:
+        self._sessions, self._by_status = sessions, by_status
 
     @system.wide("metrics count documents by status across tenants, never by tenant")
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -83,10 +88,13 @@ class _DocumentStates(Collector):
         with self._sessions() as session:
             query = select(Document.status, func.count()).group_by(Document.status)
             rows = {status: int(count) for status, count in session.execute(query)}
-        by_status = GaugeMetricFamily("enclave_documents", "Documents by status", labels=["status"])
-        for status in DocumentStatus:
-            by_status.add_metric([status.value], rows.get(status, 0))
-        yield by_status
+        if self._by_status:  # opt-in: the whole service's documents, by status
+            by_status = GaugeMetricFamily(
+                "enclave_documents", "Documents by status", labels=["status"]
+            )
+            for status in DocumentStatus:
+                by_status.add_metric([status.value], rows.get(status, 0))
+            yield by_status
         depth = sum(rows.get(status, 0) for status in PENDING)
         yield GaugeMetricFamily(
             "enclave_ingest_queue_depth", "Documents waiting or in work", value=depth

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from enclave_client import tools
+from enclave_client.models import MAX_INT as MAX_INT
 from enclave_client.models import AccessIn, Input, Mode, Output, SearchFilter, Tag
 from retrieval.points import IndexFilter
 from retrieval.search import SearchRequest
@@ -14,8 +15,7 @@ from tenancy import access, keys
 from tenancy.access import Identity
 from tenancy.errors import InvalidRequest
 
-# Every integer a client sends fits a signed 32-bit column (and SQLite's INTEGER).
-MAX_INT = 2**31 - 1
+# Every integer a client sends fits a signed 32-bit column (and SQLite's INTEGER): MAX_INT.
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -30,7 +30,8 @@ class TenantLimits(Input):
     rate_per_second: float | None = Field(None, gt=0, le=10_000)
     rate_burst: int | None = Field(None, ge=1, le=100_000)
     max_documents: int | None = Field(None, ge=1, le=MAX_INT)
-    max_bytes: int | None = Field(None, ge=1, le=MAX_INT)
+    # Bytes outgrow 32 bits: the column is 64-bit, and 2**53 stays exact in every JSON reader.
+    max_bytes: int | None = Field(None, ge=1, le=2**53)
     max_chunks: int | None = Field(None, ge=1, le=MAX_INT)
 
 
@@ -195,6 +196,8 @@ class AuditVerification(BaseModel):
     events: int
     first_broken_seq: int | None
     reason: str | None
+    checkpoints: int = Field(0, description="Signed checkpoints found outside the database.")
+    anchored_seq: int | None = Field(None, description="The chain is proven up to this seq.")
 
 
 class Health(BaseModel):

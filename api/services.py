@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from api.anchoring import Anchorer
 from api.metrics import Metrics
 from api.settings import Settings
 from ingest.blobs import BlobStore
@@ -13,14 +14,17 @@ from ingest.gate import WriteGate
 from ingest.leases import Lease
 from ingest.pipeline import Pipeline
 from ingest.sandbox import Parser, ProcessParser, in_process
+from ingest.space import Disk, unlimited
 from ingest.worker import Worker, worker_name
 from retrieval.edge import EdgeIndex
 from retrieval.embed import CachedEmbedder, Embedder, SentenceTransformerEmbedder
 from retrieval.index import VectorIndex
 from retrieval.rerank import CrossEncoderReranker, Reranker
 from retrieval.search import Retriever
-from tenancy import db
-from tenancy.limits import Buckets, MemoryBuckets, Quota, Rate, RedisBuckets
+from tenancy import db, signing
+from tenancy.anchors import AnchorLog
+from tenancy.limits import Buckets, FallbackBuckets, MemoryBuckets, Quota, Rate, RedisBuckets
+from tenancy.signing import KeyRing
 
 log = logging.getLogger("enclave")
 
@@ -38,9 +42,13 @@ class Services:
     worker: Worker
     parser: Parser
     metrics: Metrics
+    signing: KeyRing
+    anchors: AnchorLog
+    anchorer: Anchorer
     reranker: Reranker | None = None
     buckets: Buckets = field(default_factory=MemoryBuckets)
     gate: WriteGate = field(default_factory=WriteGate)
+    disk: Disk = field(default_factory=unlimited)
 
     @property
     def key_rate(self) -> Rate:
@@ -70,8 +78,9 @@ class Services:
         )
 
     def close(self) -> None:
-        """Stop the worker, close the index and dispose the engine."""
+        """Stop the worker and the anchorer, close the index and dispose the engine."""
         self.worker.stop()
+        self.anchorer.stop()
         if isinstance(self.parser, ProcessParser):
             self.parser.close()
         self.index.close()
@@ -88,8 +97,11 @@ def build(settings: Settings, *, embedder: Embedder | None = None) -> Services:
     index = build_index(settings, dimension=model.dimension)
     blobs = BlobStore(settings.blobs_path)
     parser = build_parser(settings)
-    metrics = Metrics(sessions)
+    metrics = Metrics(sessions, documents=settings.metrics_documents)
     gate = WriteGate()
+    disk = Disk(
+        paths=(settings.data_dir, settings.blobs_path), reserve_bytes=settings.min_free_mb << 20
+    )
     pipeline = Pipeline(
         sessions=sessions,
         blobs=blobs,
@@ -100,8 +112,23 @@ def build(settings: Settings, *, embedder: Embedder | None = None) -> Services:
         observe=metrics.observe_stage,
         max_chars=settings.chunk_max_chars,
         gate=gate,
+        disk=disk,
     )
-    worker = Worker(pipeline, lease=build_lease(settings), idle_seconds=settings.worker_poll_s)
+    worker = Worker(
+        pipeline,
+        lease=build_lease(settings),
+        idle_seconds=settings.worker_poll_s,
+        resume_after_s=settings.erasure_resume_after_s,
+    )
+    ring = signing.load(settings.signing_path, settings.signing_key_file)
+    anchor_log = AnchorLog(settings.anchors_path)
+    anchorer = Anchorer(
+        sessions,
+        ring,
+        anchor_log,
+        every_s=settings.anchor_every_s,
+        every_events=settings.anchor_every_events,
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -112,9 +139,13 @@ def build(settings: Settings, *, embedder: Embedder | None = None) -> Services:
         worker=worker,
         parser=parser,
         metrics=metrics,
+        signing=ring,
+        anchors=anchor_log,
+        anchorer=anchorer,
         reranker=reranker,
-        buckets=build_buckets(settings),
+        buckets=build_buckets(settings, metrics),
         gate=gate,
+        disk=disk,
     )
 
 
@@ -131,12 +162,12 @@ def default_quota(settings: Settings) -> Quota:
     return Quota(max_documents=s.max_documents, max_bytes=s.max_bytes, max_chunks=s.max_chunks)
 
 
-def build_buckets(settings: Settings) -> Buckets:
-    """Redis-backed buckets when several processes must share limits, else in-process."""
+def build_buckets(settings: Settings, metrics: Metrics) -> Buckets:
+    """Redis-backed buckets when several processes must share limits (each call bounded by
+    a short timeout, in-process buckets while Redis fails), else in-process."""
     if settings.redis_url:
-        import redis
-
-        return RedisBuckets(redis.Redis.from_url(settings.redis_url))
+        shared = RedisBuckets.connect(settings.redis_url, timeout=settings.redis_timeout_s)
+        return FallbackBuckets(shared, on_fallback=metrics.rate_limit_fallback.inc)
     return MemoryBuckets()
 
 

@@ -88,15 +88,52 @@ class Settings(BaseSettings):
         "after this many seconds without one; the next upload waits ~10 s for a new one. "
         "0: start it with the server and keep it.",
     )
+    signing_key_file: Path | None = Field(
+        None,
+        description="Ed25519 private key (PEM) that signs receipts and audit checkpoints; "
+        "default: made on first start in `<data_dir>/signing` (rotate with `enclave "
+        "signing-key rotate`).",
+    )
+    anchor_dir: Path | None = Field(
+        None,
+        description="Append-only folder of signed audit checkpoints, outside the database "
+        "(point it at WORM storage); default: `anchors` next to the data dir.",
+    )
+    anchor_every_s: float = Field(10.0, gt=0, description="Seconds between audit checkpoints.")
+    anchor_every_events: int = Field(
+        100, ge=1, description="Audit events after which a checkpoint is written sooner."
+    )
     redis_url: str | None = Field(
         None, description="Redis for rate limits shared by several API processes."
+    )
+    metrics_documents: bool = Field(
+        False,
+        description="Also expose every tenant's documents, counted together by status, at the "
+        "unauthenticated /metrics (the queue depth is always there).",
+    )
+    redis_timeout_s: float = Field(
+        0.25,
+        gt=0,
+        description="Bound of each Redis call; while Redis fails, rate limits fall back to "
+        "in-process buckets (a warning and `enclave_rate_limit_fallback`).",
     )
     key_rate_per_second: float = Field(20.0, gt=0, description="Requests/s per key.")
     key_rate_burst: int = Field(40, ge=1, description="Burst per key.")
     tenant_rate_per_second: float = Field(50.0, gt=0, description="Requests/s per tenant.")
     tenant_rate_burst: int = Field(100, ge=1, description="Burst per tenant.")
     max_documents: int | None = Field(None, ge=1, description="Documents per tenant.")
-    max_bytes: int | None = Field(None, ge=1, description="Stored bytes per tenant.")
+    max_bytes: int | None = Field(
+        10 * 1024**3,
+        ge=1,
+        description="Stored bytes per tenant (default 10 GiB, so that no tenant fills the disk "
+        "for all; a tenant's own limit overrides it).",
+    )
+    min_free_mb: int = Field(
+        512,
+        ge=0,
+        description="Free disk space kept in reserve: below it uploads and syncs answer 507 "
+        "`insufficient_storage` and workers leave documents queued; reads go on.",
+    )
     max_chunks: int | None = Field(None, ge=1, description="Chunks per tenant.")
     workers: Literal["embedded", "external"] = Field(
         "embedded",
@@ -108,6 +145,12 @@ class Settings(BaseSettings):
         60.0, ge=1, description="How long a worker's claim on a document lasts unrenewed."
     )
     worker_poll_s: float = Field(1.0, gt=0, description="How often an idle worker looks for work.")
+    erasure_resume_after_s: float = Field(
+        30.0,
+        ge=0,
+        description="An erasure unfinished this long is taken for interrupted by a crash and "
+        "finished by a worker (on start, then when idle).",
+    )
     worker_max_attempts: int = Field(
         5, ge=1, description="Claims of one document before it is failed as a worker-killer."
     )
@@ -131,6 +174,16 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'enclave.db').resolve()}"
+
+    @property
+    def signing_path(self) -> Path:
+        """Where the signing keys live (the current one unless configured, the retired ones)."""
+        return self.data_dir / "signing"
+
+    @property
+    def anchors_path(self) -> Path:
+        """The checkpoint folder, defaulting to `anchors` next to the data dir."""
+        return self.anchor_dir or self.data_dir.resolve().parent / "anchors"
 
     @property
     def blobs_path(self) -> Path:

@@ -9,7 +9,10 @@ A request has one session, and at most three transactions on it, in this order:
    the block's end.
 3. The route's writes and its audit event: one write transaction, committed before the
    response leaves (`committed`), inside the write gate for routes that write to the index
-   (`index_writes`).
+   (`index_writes`). An erasure splits it in two: its intent (documents `erasing`, a
+   tenant's keys revoked) is committed first (`Context.intent`), so that a crash while the
+   index and blob store are changed leaves a state every read treats as gone, and that
+   `ingest.erasure.resume` finishes.
 
 A failure rolls back the open transaction; the failure of an authenticated caller is then
 audited in a transaction of its own (`audit_failure`), and a refused credential likewise.
@@ -23,8 +26,9 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from api.services import Services
@@ -33,6 +37,7 @@ from tenancy import act_as as act_as_claims
 from tenancy import audit, keys, limits, sqlite, tenants
 from tenancy.errors import Unauthenticated
 from tenancy.limits import Rate
+from tenancy.models import AuditEvent
 from tenancy.roles import Principal
 from tenancy.scope import Scope
 
@@ -55,6 +60,8 @@ class Context:
     principal: Principal
     request_id: str
     action: str
+    # Told of every audit event the request appends (the anchorer counts them).
+    noted: Callable[[], None] = lambda: None
 
     @property
     def scope(self) -> Scope:
@@ -67,11 +74,18 @@ class Context:
             access=self.principal.access_tokens(),
         )
 
-    def record(self, targets: list[str] | None = None, **details: Any) -> None:
+    def intent(self) -> None:
+        """Commit what the route has flushed so far: an erasure's intent, before it erases
+        anything outside the database (step 3's first half)."""
+        self.session.commit()
+
+    def record(self, targets: list[str] | None = None, **details: Any) -> AuditEvent:
         """Audit this request's action on the caller's chain (the system chain for operators)."""
         entry = audit.Entry(action=self.action, targets=targets or [], details=details)
         actor = audit.Actor(self.principal, self.request_id)
-        audit.record(self.session, self.principal.tenant_id, actor, entry)
+        event = audit.record(self.session, self.principal.tenant_id, actor, entry)
+        self.noted()
+        return event
 
 
 @contextmanager
@@ -168,3 +182,4 @@ def index_writes(session: Session, gate: WriteGate) -> Iterator[None]:
     with gate.writing():
         yield
         session.commit()
+    sqlite.checkpoint(cast(Engine, session.get_bind()))

@@ -16,9 +16,11 @@ Stages (module attributes the request path calls, so wrapping them changes nothi
   index query       retrieval.search._query_index    (Edge shard, tenant-filtered)
   resolve hits      retrieval.search._resolve        (SQL, read-only transaction)
   writer queue      tenancy.sqlite.QueuedConnection.begin_write (wait for the one SQLite
-                    writer, inside "search record")
-  search record     retrieval.search.record          (SQL insert)
+                    writer, inside "audit event": the first write of the request)
+  search record     retrieval.search.keep            (SQL insert)
   audit event       tenancy.audit.record             (SQL: chain head + insert)
+  receipt payload   retrieval.receipts.payload       (the receipt's fields, from the record)
+  receipt signature tenancy.signing.KeyRing.sign     (canonical JSON + Ed25519 JWS)
 The client's p50 latency minus the stages' mean sum is HTTP, FastAPI, validation,
 serialization, commits and thread hand-overs.
 
@@ -61,8 +63,10 @@ STAGES = [
     ("index query", "retrieval.search", "_query_index"),
     ("resolve hits", "retrieval.search", "_resolve"),
     ("writer queue", "tenancy.sqlite", "QueuedConnection.begin_write"),
-    ("search record", "retrieval.search", "record"),
+    ("search record", "retrieval.search", "keep"),
     ("audit event", "tenancy.audit", "record"),
+    ("receipt payload", "retrieval.receipts", "payload"),
+    ("receipt signature", "tenancy.signing", "KeyRing.sign"),
 ]
 
 
@@ -169,7 +173,7 @@ def _table(rows: list[tuple[int, Any, dict[str, Any]]]) -> Table:
         cells = []
         for i, (_, _, totals) in enumerate(rows):
             per = totals[label][1] * 1000 / searches[i]
-            if label != "writer queue":  # it is part of "search record"
+            if label != "writer queue":  # it is part of "audit event"
                 sums[i] += per
             cells += [f"{per:.2f}", f"{per / p50s[i]:.0%}"]
         table.add_row(label, *cells)

@@ -1,17 +1,29 @@
 """Expanding an uploaded `.zip` into its member files, safely.
 
-Members are only ever read into memory, never written to disk under their own
-names, so a `../` path cannot escape anything; we still refuse such names
-(zip-slip) because they signal a hostile archive. Sizes are enforced on the
-bytes actually inflated, not on the headers, which can lie.
+Members are inflated 256 kB at a time into anonymous temporary files (never
+under their own names, so a `../` path cannot escape anything; we still refuse
+such names, zip-slip, because they signal a hostile archive). Sizes are enforced
+on the bytes actually inflated, not on the headers, which can lie, and while
+inflating: a zip bomb is refused after at most its caps' worth of disk and one
+megabyte or two of memory. Only a few archives expand at once (`EXPANSIONS`).
 """
 
 import io
+import tempfile
+import threading
 import zipfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import IO
 
-from ingest.errors import InvalidUpload, PayloadTooLarge
+from ingest.errors import InvalidUpload, PayloadTooLarge, QueueFull
+
+_CHUNK = 256 * 1024
+# Archives expanded at the same time in this process; more wait up to `_WAIT_S`, then 429.
+EXPANSIONS = threading.BoundedSemaphore(2)
+_WAIT_S = 30.0
 
 _JUNK_PARTS = frozenset({"__MACOSX", ".DS_Store", "Thumbs.db"})
 
@@ -41,7 +53,7 @@ class Member:
 def expand(data: bytes, archive_name: str, limits: ArchiveLimits) -> list[Member]:
     """The archive's files in order, or InvalidUpload / PayloadTooLarge."""
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        with _expansion(), zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = [i for i in archive.infolist() if _wanted(i)]
             _check_count(infos, archive_name, limits)
             return _read_all(archive, infos, archive_name, limits)
@@ -65,28 +77,69 @@ def _check_count(infos: list[zipfile.ZipInfo], archive_name: str, limits: Archiv
         )
 
 
+@contextmanager
+def _expansion() -> Iterator[None]:
+    if not EXPANSIONS.acquire(timeout=_WAIT_S):
+        raise QueueFull("too many archives are being expanded; retry shortly", retry_after=5)
+    try:
+        yield
+    finally:
+        EXPANSIONS.release()
+
+
 def _read_all(
     archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], archive_name: str, limits: ArchiveLimits
 ) -> list[Member]:
-    members: list[Member] = []
-    total = 0
-    for info in infos:
-        path = safe_path(info.filename, archive_name)
-        with archive.open(info) as handle:
-            body = handle.read(limits.max_member_bytes + 1)
-        if len(body) > limits.max_member_bytes:
-            raise PayloadTooLarge(f"{path!r} in {archive_name!r} expands beyond the per-file limit")
-        total += len(body)
-        if total > limits.max_total_bytes:
-            raise PayloadTooLarge(f"{archive_name!r} expands beyond {limits.max_total_bytes} bytes")
-        members.append(Member(path, body))
-    return members
+    """Inflate every member to a spool file under the caps; only then read them back."""
+    with ExitStack() as spools:
+        inflated: list[tuple[str, IO[bytes]]] = []
+        total = 0
+        for info in infos:
+            path = safe_path(info.filename, archive_name)
+            spool = spools.enter_context(tempfile.SpooledTemporaryFile(max_size=_CHUNK))
+            total += _inflate(archive, info, spool, total, limits, f"{path!r} in {archive_name!r}")
+            inflated.append((path, spool))
+        return [Member(path, _read_back(spool)) for path, spool in inflated]
+
+
+def _inflate(
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    spool: IO[bytes],
+    total: int,
+    limits: ArchiveLimits,
+    where: str,
+) -> int:
+    """Copy one member into `spool`, 256 kB at a time; PayloadTooLarge past a cap."""
+    size = 0
+    with archive.open(info) as handle:
+        while chunk := handle.read(_CHUNK):
+            size += len(chunk)
+            if size > limits.max_member_bytes:
+                raise PayloadTooLarge(f"{where} expands beyond the per-file limit")
+            if total + size > limits.max_total_bytes:
+                raise PayloadTooLarge(
+                    f"{where}: the archive expands beyond {limits.max_total_bytes} bytes"
+                )
+            spool.write(chunk)
+    return size
+
+
+def _read_back(spool: IO[bytes]) -> bytes:
+    spool.seek(0)
+    return spool.read()
 
 
 def safe_path(name: str, archive_name: str) -> str:
     """A relative, normalised member path; absolute or `..` paths are refused (zip-slip)."""
     cleaned = name.replace("\\", "/")
     path = PurePosixPath(cleaned)
-    if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
+    controls = any(ord(c) < 32 or ord(c) == 127 for c in cleaned)
+    if (
+        controls
+        or path.is_absolute()
+        or ".." in path.parts
+        or (path.parts and ":" in path.parts[0])
+    ):
         raise InvalidUpload(f"unsafe path {name!r} in {archive_name!r}")
     return str(path)

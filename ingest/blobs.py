@@ -9,6 +9,7 @@ from pathlib import Path
 
 from retrieval import documents
 from retrieval.models import Document
+from tenancy.errors import NotFound
 from tenancy.ids import TenantId
 from tenancy.scope import Scope
 
@@ -34,11 +35,15 @@ class BlobStore:
             return digest
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:  # a full disk mid-write: no partial file is left taking space
+            Path(tmp).unlink(missing_ok=True)
+            raise
         return digest
 
     def get(self, tenant_id: TenantId, sha256: str) -> bytes:
@@ -66,4 +71,7 @@ class BlobStore:
 def original(scope: Scope, blobs: BlobStore, document_id: uuid.UUID) -> tuple[Document, bytes]:
     """A document of the scope's tenant and its original bytes, as uploaded."""
     document = documents.get(scope, document_id)
-    return document, blobs.get(scope.tenant_id, document.sha256)
+    try:
+        return document, blobs.get(scope.tenant_id, document.sha256)
+    except FileNotFoundError:  # its erasure is under way, or was interrupted: gone
+        raise NotFound("document") from None

@@ -35,3 +35,8 @@ class InvalidManifest(IngestError):
 
 class SyncConflict(IngestError):
     """Another sync of the same source is under way, or the run cannot take this step now."""
+
+
+class InsufficientStorage(IngestError):
+    """The server's disk is below its free-space reserve; nothing new is accepted until it is
+    freed (reads keep working)."""

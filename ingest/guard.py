@@ -32,7 +32,7 @@ MAX_MEMBERS = 10_000
 
 _CHUNK = 1024 * 1024
 _ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
-_ENTITY_TAIL = len(b"<!ENTITY") - 1
+_ENTITY_TAIL = 4 * len(b"<!ENTITY")  # enough to carry a split declaration, even in UTF-32
 _PDFIUM_LOCK = threading.Lock()  # pdfium is not thread-safe
 _PDFIUM_PASSWORD_ERRORS = frozenset({4, 6})  # FPDF_ERR_PASSWORD, FPDF_ERR_SECURITY
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError)
@@ -55,9 +55,18 @@ def ocr_available() -> bool:
 
 
 def check_markup(data: bytes) -> None:
-    """Reject HTML/XML that declares entities (billion laughs and friends)."""
-    if _ENTITY.search(data):
+    """Reject HTML/XML that declares entities (billion laughs and friends), in UTF-8, Latin
+    text or UTF-16/32 (which a byte search alone would miss)."""
+    if _ENTITY.search(data) or any("<!entity" in text for text in _decodings(data)):
         raise ParseError("document declares XML entities (billion laughs attack?)")
+
+
+def _decodings(data: bytes) -> list[str]:
+    """The wide encodings a markup file may use, lower-cased (each byte offset of UTF-16)."""
+    if b"\x00" not in data:
+        return []
+    codecs = ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+    return [data[shift:].decode(c, errors="ignore").lower() for c in codecs for shift in (0, 1)]
 
 
 def check_archive(data: bytes) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from ingest import detect, guard
+from ingest import detect, guard, paragraphs
 from ingest.errors import ParseError
 
 if TYPE_CHECKING:
@@ -142,10 +142,13 @@ def _run_unstructured(data: bytes, media_type: str, *, ocr: bool = False) -> lis
         importlib.import_module(f"unstructured.partition.{module}"), function
     )
     if function == "partition_text" and not ocr:
+        data = paragraphs.split_long_paragraphs(data)
         for prefill in _PREFILL:
             prefill(_short_lines(data))
     try:
         return partition(file=io.BytesIO(data), **options)
+    except MemoryError as exc:
+        raise ParseError("the document is too large to parse in one piece") from exc
     except Exception as exc:
         raise ParseError(f"corrupt or unreadable file ({_describe(exc)})") from exc
 

@@ -16,7 +16,7 @@ from opentelemetry import trace
 from sqlalchemy import select
 
 from ingest import gate as write_gate
-from ingest import leases, quota
+from ingest import leases, quota, space
 from ingest.blobs import BlobStore
 from ingest.chunk import Chunked, chunk_elements
 from ingest.errors import ParseError
@@ -54,9 +54,15 @@ class Pipeline:
     # claim, one load, one finishing transaction, the encoder's tail): 32 gave 0.78-0.83 of the
     # raw encoder in the ingest benchmark where 16 gave 0.74, for ~2x the vectors held at once.
     batch_docs: int = 32
+    # And about this many bytes of originals, so that a batch of big files stays short and
+    # the next claim (which takes the tenants in turn) comes soon: 1 MB of text embeds in
+    # ~25 s here, which bounds how long another tenant's small document waits
+    # (`benchmarks/fairness.py`; at 4 MB it waited for the whole 7.5 MB upload, 177 s).
+    batch_bytes: int = 1024 * 1024
     max_chars: int = 1200
     # Held around each document's index writes and their SQL: a backup sees all or none.
     gate: write_gate.WriteGate = field(default_factory=write_gate.WriteGate)
+    disk: space.Disk = field(default_factory=space.unlimited)
 
 
 @dataclass(frozen=True)

@@ -152,7 +152,7 @@ def _outcome(entry: SyncEntry, statuses: dict[uuid.UUID, DocumentStatus]) -> str
     if status == DocumentStatus.FAILED:
         return "failed"
     # Erased since (a later run or a delete): it is not waiting for anything.
-    return "indexing" if status is not None else "settled"
+    return "settled" if status in (None, DocumentStatus.ERASING) else "indexing"
 
 
 def _phase(run: SyncRun, counts: dict[str, int]) -> str:

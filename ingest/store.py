@@ -18,7 +18,7 @@ from ingest import leases
 from ingest import pipeline as pipe
 from ingest.chunk import TextChunk
 from retrieval import documents, spans, sparse
-from retrieval.models import Document
+from retrieval.models import Document, DocumentStatus
 from retrieval.points import IndexPoint, point_id
 from tenancy.ids import TenantId
 from tenancy.scope import Scope
@@ -43,6 +43,9 @@ def store_batch(
     worker does this while the encoder embeds the next batch)."""
     with spans.within(batch.span, end=True):
         if vectors is not None:
+            # The disk filled up meanwhile: the batch is retried once there is room again,
+            # since a write to the index's memory-mapped files on a full disk kills the process.
+            pipeline.disk.check_floor()
             _store(pipeline, list(zip(batch.prepared, vectors, strict=True)))
 
 
@@ -118,7 +121,8 @@ def _still_ours(
     doc: Document | None, pipeline: pipe.Pipeline, source: pipe.Source
 ) -> TypeGuard[Document]:
     """Whether the worker may finish `doc` (its row, read in the finishing transaction)."""
-    if doc is None:  # erased while we worked: leave nothing behind
+    if doc is None or doc.status == DocumentStatus.ERASING:  # erased while we worked:
+        # leave nothing behind
         pipeline.index.delete_document(source.tenant_id, source.id)
         return False
     if not leases.holds(doc, source.owner):

@@ -216,17 +216,32 @@ def _matching(file: IncomingFile, entry: SyncEntry, options: UploadOptions) -> s
     return checked_type(file, options, archives=False)
 
 
-def commit(scope: Scope, index: VectorIndex, blobs: BlobStore, run: SyncRun) -> SyncRun:
-    """Once every needed file was accepted: move renamed paths, erase the paths that left."""
+def commit(
+    scope: Scope, index: VectorIndex, blobs: BlobStore, run: SyncRun, *, intent: erasure.Commit
+) -> SyncRun:
+    """Once every needed file was accepted: move renamed paths, erase the paths that left
+    (all marked `erasing` first, in the committed `intent`)."""
     runs.require_open(run)
     waiting = runs.count(scope, run, SyncState.NEEDED)
     if waiting:
         raise SyncConflict(f"{waiting} file(s) of this run are still to be uploaded")
-    for entry in runs.pending(scope, run):
-        if entry.action == SyncAction.RENAME and entry.renamed_from is not None:
-            sources.rename(scope, run.source_id, entry.renamed_from, entry.path)
+    pending = runs.pending(scope, run)
+    leaving = {
+        entry.path: sources.versions(scope, run.source_id, entry.path)
+        for entry in pending
+        if not (entry.action == SyncAction.RENAME and entry.renamed_from is not None)
+    }
+    redacted = erasure.mark(scope, [doc for docs in leaving.values() for doc in docs])
+    intent()
+    for entry in pending:
+        if entry.path in leaving:
+            erased = [
+                erasure.finish(scope, index, blobs, doc, redacted[doc.id])
+                for doc in leaving[entry.path]
+            ]
+            entry.receipt = asdict(erasure.combined(erased))
         else:
-            entry.receipt = asdict(_erase_path(scope, index, blobs, run.source_id, entry.path))
+            sources.rename(scope, run.source_id, entry.renamed_from or "", entry.path)
         entry.state = SyncState.DONE
     run.status, run.committed_at = RunStatus.COMMITTED, utcnow()
     run.updated_at = run.committed_at
@@ -234,24 +249,13 @@ def commit(scope: Scope, index: VectorIndex, blobs: BlobStore, run: SyncRun) -> 
     return run
 
 
-def _erase_path(
-    scope: Scope, index: VectorIndex, blobs: BlobStore, source_id: uuid.UUID, path: str
+def delete_source(
+    scope: Scope, index: VectorIndex, blobs: BlobStore, name: str, *, intent: erasure.Commit
 ) -> erasure.Receipt:
-    """Every version of a path that left the source, erased, in one receipt."""
-    receipts = [
-        erasure.delete_document(scope, index, blobs, doc.id)
-        for doc in sources.versions(scope, source_id, path)
-    ]
-    return erasure.combined(receipts)
-
-
-def delete_source(scope: Scope, index: VectorIndex, blobs: BlobStore, name: str) -> erasure.Receipt:
     """Erase every document of a source (all versions), its runs and the source itself."""
     source = sources.get(scope, name)
-    receipts = [
-        erasure.delete_document(scope, index, blobs, doc.id)
-        for doc in sources.all_documents(scope, source.id)
-    ]
+    docs = sources.all_documents(scope, source.id)
+    receipt = erasure.delete_documents(scope, index, blobs, docs, intent=intent)
     runs.delete_all(scope, source.id)
     sources.delete(scope, source)
-    return erasure.combined(receipts)
+    return receipt

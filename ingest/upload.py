@@ -4,7 +4,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from ingest import archive, backpressure, detect, quota
+from ingest import archive, backpressure, detect, quota, space
 from ingest.blobs import BlobStore
 from ingest.errors import InvalidUpload, PayloadTooLarge, UnsupportedMediaType
 from ingest.models import Job, JobItem
@@ -42,6 +42,7 @@ class UploadOptions:
     archive_limits: archive.ArchiveLimits = field(default_factory=archive.ArchiveLimits)
     quota: Quota = field(default_factory=Quota)
     max_queue_depth: int | None = None
+    disk: space.Disk = field(default_factory=space.unlimited)
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,10 @@ def checked_type(file: IncomingFile, options: UploadOptions, *, archives: bool =
 
 
 def check_room(scope: Scope, options: UploadOptions, new_sizes: Sequence[int]) -> None:
-    """Refuse new documents of these sizes past the tenant's quotas or the queue's depth."""
+    """Refuse new documents of these sizes past the tenant's quotas, the queue's depth or
+    the server's free disk space."""
     quota.check_upload(scope, options.quota, new_sizes)
+    options.disk.check(incoming=sum(new_sizes))
     backpressure.check(scope, limit=options.max_queue_depth, adding=len(new_sizes))
 
 

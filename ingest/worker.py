@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 from functools import partial
 from typing import TypeVar
 
-from ingest import backfill, leases, store
+from ingest import backfill, erasure, leases, store
 from ingest import pipeline as pipe
 
 log = logging.getLogger("enclave.worker")
@@ -81,15 +82,20 @@ class Worker:
         *,
         lease: leases.Lease | None = None,
         idle_seconds: float = 1.0,
+        resume_after_s: float = 30.0,
     ) -> None:
         self.pipeline = pipeline
         self.lease = lease or leases.Lease(worker_name())
         self._idle = idle_seconds
+        # Erasures left unfinished this long are taken for interrupted and finished here.
+        self._resume_after = resume_after_s
+        self._resumed_at = 0.0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._heartbeat: Heartbeat | None = None
         self._storing: Future[None] | None = None
+        self._served: frozenset[uuid.UUID] = frozenset()  # the tenants of the last claim
 
     def start(self) -> None:
         """The embedded worker: requeue what a crash interrupted, then run in a thread."""
@@ -111,6 +117,7 @@ class Worker:
         """
         log.info("worker %s started", self.lease.owner)
         self._safely(self._upgrade_payloads)
+        self._safely(self._resume_erasures)
         with (
             ThreadPoolExecutor(1, thread_name_prefix="enclave-prepare") as ahead,
             ThreadPoolExecutor(1, thread_name_prefix="enclave-store") as behind,
@@ -125,12 +132,29 @@ class Worker:
                 elif not self._stop.is_set():
                     self._wake.wait(self._idle)
                     self._wake.clear()
+                    if time.monotonic() - self._resumed_at >= self._resume_after:
+                        self._safely(self._resume_erasures)
         log.info("worker %s stopped", self.lease.owner)
 
     def _upgrade_payloads(self) -> int:
         """Points written before their payload gained a field get it (once, before work)."""
         with self.pipeline.gate.writing():
             return backfill.payloads(self.pipeline.sessions, self.pipeline.index)
+
+    def _resume_erasures(self) -> erasure.Resumed:
+        """Finish the erasures a crash interrupted (here or in another process)."""
+        self._resumed_at = time.monotonic()
+        p = self.pipeline
+        if p.disk.free() < p.disk.floor_bytes:
+            return erasure.Resumed()  # an index write on a full disk can kill the process
+        done = erasure.resume(p.sessions, p.index, p.blobs, gate=p.gate, after_s=self._resume_after)
+        if done.documents or done.tenants:
+            log.warning(
+                "finished %d document and %d tenant erasure(s) a crash had interrupted",
+                done.documents,
+                done.tenants,
+            )
+        return done
 
     def _embed_then_store(self, batch: pipe.Batch, behind: ThreadPoolExecutor) -> None:
         vectors = self._safely(partial(pipe.embed_batch, self.pipeline, batch))
@@ -196,8 +220,18 @@ class Worker:
 
     def _claim(self) -> list[uuid.UUID]:
         """Lease the next documents; those that used up their attempts are failed at once
-        (and then skipped, as no longer held)."""
-        claimed = leases.claim(self.pipeline.sessions, self.lease, limit=self.pipeline.batch_docs)
+        (and then skipped, as no longer held). None while the disk is below its reserve:
+        an index write on a full disk can kill the process, so documents wait queued."""
+        if self.pipeline.disk.low():
+            return []
+        claimed = leases.claim(
+            self.pipeline.sessions,
+            self.lease,
+            limit=self.pipeline.batch_docs,
+            max_bytes=self.pipeline.batch_bytes,
+            served=self._served,
+        )
+        self._served = claimed.tenants or self._served
         owner = self.lease.owner
         for doc_id in claimed.exhausted:
             pipe.give_up(self.pipeline, doc_id, owner=owner, attempts=self.lease.max_attempts)

@@ -94,8 +94,8 @@ class Indexed(Protocol):
 
 
 def list_documents(scope: Scope, query: DocumentQuery) -> list[Document]:
-    """The tenant's documents, filtered and paginated."""
-    stmt = scope.select(Document)
+    """The tenant's documents, filtered and paginated (those being erased are gone)."""
+    stmt = scope.select(Document).where(Document.status != DocumentStatus.ERASING)
     if query.status:
         stmt = stmt.where(Document.status == query.status)
     if query.tag:
@@ -108,15 +108,18 @@ def list_documents(scope: Scope, query: DocumentQuery) -> list[Document]:
 
 
 def get(scope: Scope, document_id: uuid.UUID) -> Document:
-    """One document of the tenant, or NotFound."""
-    return scope.get(Document, document_id, kind="document")
+    """One document of the tenant, or NotFound (also while it is being erased)."""
+    document = scope.get(Document, document_id, kind="document")
+    if document.status == DocumentStatus.ERASING:
+        raise NotFound("document")
+    return document
 
 
 def get_text(scope: Scope, document_id: uuid.UUID) -> str:
     """The canonical text citations index into; NotFound until the document is indexed."""
     query = scope.select(Document).where(Document.id == document_id)
     document: Document | None = scope.one_or_none(query.options(undefer(Document.text)))
-    if document is None or document.text is None:
+    if document is None or document.text is None or document.status == DocumentStatus.ERASING:
         raise NotFound("document")
     return document.text
 
@@ -124,10 +127,13 @@ def get_text(scope: Scope, document_id: uuid.UUID) -> str:
 def with_bytes(scope: Scope, sha256: str) -> Document | None:
     """The newest live document of these exact bytes, if the tenant has one."""
     query = scope.select(Document).where(
-        Document.sha256 == sha256, Document.status != DocumentStatus.SUPERSEDED
+        Document.sha256 == sha256, Document.status.not_in(_GONE_OR_OLD)
     )
     found: Document | None = scope.first(query.order_by(Document.version.desc()))
     return found
+
+
+_GONE_OR_OLD = (DocumentStatus.SUPERSEDED, DocumentStatus.ERASING)
 
 
 def usage(scope: Scope) -> Usage:

@@ -91,7 +91,12 @@ class Slots:
         slot.fields_indexed = None
         if slot.shard is not None:
             shard, slot.shard = slot.shard, None
-            shard.flush()
+            try:
+                shard.flush()
+            except Exception:  # e.g. a full disk: the shard's WAL holds it, replayed on open
+                log.exception(
+                    "could not flush shard %s; its WAL is replayed when it reopens", slot.live.name
+                )
             shard.close()
 
     def close(self) -> None:

@@ -32,7 +32,9 @@ class DocumentStatus(enum.StrEnum):
           ^                  |     \\--fail--> failed
           \\--release/requeue-/
 
-    Only `ready` documents are searchable; erasure removes a document in any state.
+    Only `ready` documents are searchable. Erasure takes a document in any state to
+    `erasing` (committed first: every read treats it as gone) and then removes it
+    (`ingest.erasure`).
     """
 
     QUEUED = "queued"
@@ -40,6 +42,7 @@ class DocumentStatus(enum.StrEnum):
     READY = "ready"
     FAILED = "failed"
     SUPERSEDED = "superseded"
+    ERASING = "erasing"
 
 
 # Waiting for or in the hands of a worker.
@@ -185,6 +188,8 @@ class SearchRecord(TenantOwned, Base):
     # Who searched (`user:<name>` or `key:<id>`) and the access tokens applied (null: all).
     identity: Mapped[str | None] = mapped_column(String(300), default=None)
     access: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    # The signed receipt the search answered with (a compact JWS; `retrieval.receipts`).
+    receipt: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 def _readable(table: Table, tokens: Any) -> ColumnElement[bool]:

@@ -35,6 +35,7 @@ def replay(scope: Scope, search_id: uuid.UUID, *, identity: str | None = None) -
         created_at=found.created_at,
         identity=found.identity,
         access=found.access,
+        receipt=found.receipt,
     )
 
 

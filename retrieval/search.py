@@ -90,14 +90,15 @@ def search(
     key_id: uuid.UUID | None,
     identity: str | None = None,
 ) -> Searched:
-    """Run `request` in the scope's tenant and record what it returned.
+    """Run `request` in the scope's tenant: its hits as a search record, not yet stored
+    (`keep` stores it, once the caller has its audit event and receipt).
 
     The index query and the hits' rows only read: they run as the scope's read phase, so
-    the writes (the record, then the caller's audit event) come after and alone."""
+    the writes (the audit event, then the record) come after and alone."""
     with scope.reading():
         hits = find(scope, retriever, request)
-    stored = record(scope, request, hits, key_id=key_id, identity=identity)
-    return Searched(stored, audit_details(stored))
+    row = record(scope, request, hits, key_id=key_id, identity=identity)
+    return Searched(row, audit_details(row))
 
 
 def find(scope: Scope, retriever: Retriever, request: SearchRequest) -> list[Hit]:
@@ -227,7 +228,7 @@ def record(
     key_id: uuid.UUID | None,
     identity: str | None = None,
 ) -> SearchRecord:
-    """Store what a search returned, for replay (`GET /v1/searches/{id}`)."""
+    """What a search returned, as its record (stamped with the tenant, not yet stored)."""
     row = SearchRecord(
         id=new_id(),
         key_id=key_id,
@@ -240,6 +241,11 @@ def record(
         identity=identity,
         access=sorted(scope.access) if scope.access is not None else None,
     )
+    return scope.own(row)
+
+
+def keep(scope: Scope, row: SearchRecord) -> SearchRecord:
+    """Store a search's record, for replay (`GET /v1/searches/{id}`): one INSERT."""
     return scope.insert(row)
 
 

@@ -58,7 +58,8 @@ def list_sources(scope: Scope) -> list[Source]:
 def current(scope: Scope, source_id: uuid.UUID) -> dict[str, Document]:
     """The newest version of every path the source holds (whatever its status)."""
     query = scope.select(Document).where(
-        Document.source_id == source_id, Document.status != DocumentStatus.SUPERSEDED
+        Document.source_id == source_id,
+        Document.status.not_in((DocumentStatus.SUPERSEDED, DocumentStatus.ERASING)),
     )
     newest: dict[str, Document] = {}
     for doc in scope.all(query.order_by(Document.version)):

@@ -3,15 +3,16 @@
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, select, text
+from sqlalchemy import RowMapping, and_, func, select, text
 from sqlalchemy.orm import Session
 
-from tenancy import db, system
+from tenancy import anchors, db, system
+from tenancy.anchors import Checkpoint
 from tenancy.db import utcnow
 from tenancy.ids import TenantId, new_id
 from tenancy.models import AuditEvent
@@ -47,6 +48,9 @@ class Verification:
     events: int
     first_broken_seq: int | None = None
     reason: str | None = None
+    # Checked against the checkpoints kept outside the database: how many, up to which seq.
+    checkpoints: int = 0
+    anchored_seq: int | None = None
 
 
 def record(session: Session, tenant_id: TenantId | None, actor: Actor, entry: Entry) -> AuditEvent:
@@ -183,6 +187,64 @@ def _verify_system(session: Session) -> Verification:
     return _verified(reversed(list(session.scalars(_system_chain()))))
 
 
+def verify_anchored(
+    session: Session,
+    tenant_id: TenantId | None,
+    checkpoints: Sequence[Checkpoint],
+    jwks: dict[str, Any],
+) -> Verification:
+    """The chain checked link by link, then against its checkpoints: an edit, a re-hash, a
+    cut or a wipe is reported with the first sequence number no longer proven."""
+    events = _chain_events(session, tenant_id)
+    inside = _verified(events)
+    outside = _against(events, checkpoints, jwks)
+    broken = [v for v in (inside, outside) if not v.ok]
+    worst = min(broken, key=lambda v: v.first_broken_seq or 0) if broken else inside
+    return replace(worst, checkpoints=len(checkpoints), anchored_seq=outside.anchored_seq)
+
+
+def _chain_events(session: Session, tenant_id: TenantId | None) -> list[AuditEvent]:
+    if tenant_id is None:
+        return list(reversed(list(session.scalars(_system_chain()))))
+    scope = Scope(session, tenant_id)
+    return scope.all(scope.select(AuditEvent).order_by(AuditEvent.seq))
+
+
+def _against(
+    events: Sequence[AuditEvent], checkpoints: Sequence[Checkpoint], jwks: dict[str, Any]
+) -> Verification:
+    """The chain against its checkpoints, oldest first."""
+    hashes = {event.seq: event.hash for event in events}
+    last = max(hashes, default=0)
+    proven, prev = 0, anchors.GENESIS
+    for point in checkpoints:
+        problem = _anchor_problem(point, prev, hashes, last, proven, jwks)
+        if problem is not None:
+            first, reason = problem
+            return Verification(False, len(events), first, reason, anchored_seq=proven or None)
+        prev, proven = point.line_hash(), point.seq
+    return Verification(True, len(events), anchored_seq=proven or None)
+
+
+def _anchor_problem(
+    point: Checkpoint,
+    prev: str,
+    hashes: dict[int, str],
+    last: int,
+    proven: int,
+    jwks: dict[str, Any],
+) -> tuple[int, str] | None:
+    if not anchors.signed_by(point, jwks):
+        return proven + 1, f"the checkpoint at seq {point.seq} is not signed by the service"
+    if point.prev != prev:
+        return proven + 1, f"a checkpoint line before seq {point.seq} is missing or altered"
+    if point.seq > last:
+        return last + 1, f"the chain ends at seq {last}, but seq {point.seq} was anchored"
+    if hashes.get(point.seq) != point.hash:
+        return proven + 1, f"seq {point.seq} no longer matches its checkpoint: events rewritten"
+    return None
+
+
 def _verified(events: Iterable[AuditEvent]) -> Verification:
     prev, count = GENESIS, 0
     for event in events:
@@ -202,3 +264,18 @@ def _link_problem(event: AuditEvent, prev: str, expected_seq: int) -> str | None
     if event.hash != event_hash(event):
         return "event content does not match its hash"
     return None
+
+
+@system.wide("checkpoints anchor the head of every tenant's chain (hashes only leave)")
+def heads(session: Session) -> dict[str, tuple[int, str]]:
+    """The newest event of every chain, by chain name: (seq, hash)."""
+    newest = (
+        select(AuditEvent.tenant_id, func.max(AuditEvent.seq).label("seq"))
+        .group_by(AuditEvent.tenant_id)
+        .subquery()
+    )
+    same_chain = AuditEvent.tenant_id.is_not_distinct_from(newest.c.tenant_id)
+    query = select(AuditEvent.tenant_id, AuditEvent.seq, AuditEvent.hash).join(
+        newest, and_(same_chain, AuditEvent.seq == newest.c.seq)
+    )
+    return {anchors.chain_name(t): (seq, h) for t, seq, h in session.execute(query)}

@@ -60,7 +60,10 @@ def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys, a busy timeout and queued writers."""
     if url.startswith("sqlite"):
         return sqlite.engine(url)
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # hide_parameters: an error logs its statement, never a tenant's query text or names.
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+    )
 
 
 def insert_row(session: Session, row: object) -> None:

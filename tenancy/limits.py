@@ -5,13 +5,17 @@ PyPI (`limits`, `slowapi`) offer fixed and sliding windows, not buckets, and
 a bucket is what lets an agent burst briefly without raising its average.
 """
 
+import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tenancy.errors import RateLimited
+
+log = logging.getLogger("enclave.limits")
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,14 @@ class Buckets(Protocol):
 
     def take(self, name: str, rate: Rate) -> float:
         """Try to take a token."""
+        ...
+
+
+class SharedBuckets(Buckets, Protocol):
+    """Buckets kept in a store other processes share, which can fail."""
+
+    def ping(self) -> None:
+        """Raise unless the store answers."""
         ...
 
 
@@ -71,13 +83,88 @@ class RedisBuckets:
     """Buckets in Redis, shared by every API process."""
 
     def __init__(self, client: Any, *, prefix: str = "enclave:rl:") -> None:
+        self._client = client
         self._script = client.register_script(_TAKE)
         self._prefix = prefix
+
+    @classmethod
+    def connect(cls, url: str, *, timeout: float) -> "RedisBuckets":
+        """Buckets at `url` whose every call gives up after `timeout` seconds: no retries
+        (redis-py's default retries with backoff turned one dead server into seconds of
+        waiting per request)."""
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        client = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+            retry_on_timeout=False,
+        )
+        return cls(client)
 
     def take(self, name: str, rate: Rate) -> float:
         """Run the atomic script."""
         wait = self._script(keys=[self._prefix + name], args=[rate.per_second, rate.burst])
         return float(wait)
+
+    def ping(self) -> None:
+        """Raise unless Redis answers."""
+        self._client.ping()
+
+
+class FallbackBuckets:
+    """Shared buckets while they answer; in-process ones while they do not.
+
+    A rate limit protects the service; it is no isolation boundary. So when the shared store
+    (Redis) fails or is slow (its calls are bounded by a short timeout), requests are not
+    refused: each process limits with its own buckets, logs a warning and counts the
+    fallback, and tries the shared store again after `retry_s`.
+    """
+
+    def __init__(
+        self,
+        shared: SharedBuckets,
+        *,
+        retry_s: float = 5.0,
+        on_fallback: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._shared, self._local = shared, MemoryBuckets()
+        self._retry_s, self._on_fallback = retry_s, on_fallback
+        self._down_until = 0.0
+        self._lock = threading.Lock()
+
+    def ping(self) -> None:
+        """Raise unless the shared store answers now (bounded by its timeout)."""
+        self._shared.ping()
+
+    @property
+    def degraded(self) -> bool:
+        """Whether the shared store failed lately (limits are per process meanwhile)."""
+        return time.monotonic() < self._down_until
+
+    def take(self, name: str, rate: Rate) -> float:
+        """The shared bucket's answer, or the local one's when the shared store fails."""
+        if not self.degraded:
+            try:
+                return self._shared.take(name, rate)
+            except Exception as exc:  # any failure of the store: unreachable, slow, broken
+                self._failed(exc)
+        self._on_fallback()
+        return self._local.take(name, rate)
+
+    def _failed(self, exc: Exception) -> None:
+        with self._lock:
+            first = not self.degraded
+            self._down_until = time.monotonic() + self._retry_s
+        if first:
+            log.warning(
+                "shared rate limits unavailable (%s); limiting per process for %.0f s",
+                type(exc).__name__,
+                self._retry_s,
+            )
 
 
 def enforce(buckets: Buckets, limits: dict[str, Rate]) -> None:

@@ -27,6 +27,8 @@ class Tenant(Base):
     max_chunks: Mapped[int | None] = mapped_column(default=None)
     # The JWKS whose keys sign the end-user assertions of the tenant's delegate keys.
     act_as_jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # Set when its erasure began: from then on it is gone to every caller (`ingest.erasure`).
+    erasing_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class TenantOwned:

@@ -80,7 +80,7 @@ def engine(url: str) -> Engine:
     """A SQLite engine: WAL, foreign keys, busy timeout, writers queued in-process."""
     factory = type("QueuedConnection", (QueuedConnection,), {"writer_lock": threading.Lock()})
     connect_args = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_S, "factory": factory}
-    created = create_engine(url, connect_args=connect_args)
+    created = create_engine(url, connect_args=connect_args, hide_parameters=True)
     event.listen(created, "connect", _pragmas)
     event.listen(created, "begin", _begin)
     return created
@@ -104,6 +104,24 @@ def read_only(session: Session) -> None:
     session.connection(execution_options={READ_ONLY: True})
 
 
+def checkpoint(engine: Engine) -> None:
+    """Fold the WAL into the database file and truncate it, in the background (after an
+    erasure, so that the erased rows' old pages leave the WAL file too; a truncating
+    checkpoint waits for readers, so not on the request). Other databases ignore it."""
+    if engine.dialect.name == "sqlite":
+        threading.Thread(target=_truncate_wal, args=(engine,), daemon=True).start()
+
+
+def _truncate_wal(engine: Engine) -> None:
+    raw = engine.raw_connection()  # autocommit (see `_pragmas`): no transaction around it
+    try:
+        raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+    except sqlite3.Error:
+        log.warning("checkpointing the WAL after an erasure failed; the next one retries")
+    finally:
+        raw.close()
+
+
 def _pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Take transaction control from the driver so that "begin" below is ours.
     dbapi_connection.isolation_level = None
@@ -114,6 +132,9 @@ def _pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+    # Erased rows are overwritten, not just unlinked (and the WAL is checkpointed after an
+    # erasure, `checkpoint`): deleted text does not linger in free pages.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

@@ -36,15 +36,16 @@ def create(session: Session, *, name: str) -> Tenant:
 
 
 def list_all(session: Session, *, limit: int = 100, offset: int = 0) -> list[Tenant]:
-    """All tenants, oldest first."""
-    query = select(Tenant).order_by(Tenant.created_at, Tenant.id).limit(limit).offset(offset)
+    """All tenants, oldest first (those being erased are gone)."""
+    query = select(Tenant).where(Tenant.erasing_at.is_(None))
+    query = query.order_by(Tenant.created_at, Tenant.id).limit(limit).offset(offset)
     return list(session.scalars(query))
 
 
-def get(session: Session, tenant_id: uuid.UUID) -> Tenant:
-    """One tenant, or NotFound."""
+def get(session: Session, tenant_id: uuid.UUID, *, erasing: bool = False) -> Tenant:
+    """One tenant, or NotFound; one being erased is gone unless `erasing` (to finish it)."""
     tenant = session.get(Tenant, tenant_id)
-    if tenant is None:
+    if tenant is None or (tenant.erasing_at is not None and not erasing):
         raise NotFound("tenant")
     return tenant
 

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import uvicorn
 
 from api.app import create_app
+from api.http.protocol import HeaderDeadlineProtocol
 from api.settings import Settings
 from tests.fakes import HashingEmbedder
 
@@ -27,7 +28,10 @@ def serve(settings: Settings) -> Iterator[str]:
     settings.workers = "embedded"
     app = create_app(settings, embedder=HashingEmbedder())
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", http=HeaderDeadlineProtocol
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

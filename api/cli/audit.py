@@ -10,7 +10,8 @@ import typer
 from sqlalchemy.orm import Session
 
 from api.settings import Settings
-from tenancy import audit, tenants
+from tenancy import anchors, audit, signing, tenants
+from tenancy.anchors import AnchorLog
 from tenancy.db import make_engine, session_factory
 from tenancy.ids import TenantId
 from tenancy.models import AuditEvent
@@ -31,10 +32,18 @@ def _session() -> Iterator[Session]:
 
 @app.command()
 def verify(tenant: uuid.UUID | None = typer.Option(None, help="One tenant; default: all.")) -> None:
-    """Recompute every chain (each tenant's and the system chain); exit 1 on a broken link."""
+    """Recompute every chain (each tenant's and the system chain) and check it against the
+    signed checkpoints outside the database; exit 1 on anything no longer proven."""
+    settings = Settings()
+    log = AnchorLog(settings.anchors_path)
+    jwks = signing.published(settings.signing_path, settings.signing_key_file)
     with _session() as session:
         chains: list[uuid.UUID | None] = [tenant] if tenant else _all_chains(session)
-        broken = sum(_report(c, audit.verify(session, _tenant(c))) for c in chains)
+        broken = 0
+        for chain in chains:
+            checkpoints = log.read(anchors.chain_name(chain))
+            result = audit.verify_anchored(session, _tenant(chain), checkpoints, jwks)
+            broken += _report(chain, result)
     raise typer.Exit(1 if broken else 0)
 
 
@@ -49,7 +58,8 @@ def _all_chains(session: Session) -> list[uuid.UUID | None]:
 def _report(chain: uuid.UUID | None, result: audit.Verification) -> bool:
     name = str(chain) if chain else "system"
     if result.ok:
-        typer.echo(f"{name}: ok ({result.events} events)")
+        proven = f", anchored to seq {result.anchored_seq}" if result.anchored_seq else ""
+        typer.echo(f"{name}: ok ({result.events} events, {result.checkpoints} checkpoints{proven})")
         return False
     typer.echo(f"{name}: BROKEN at seq {result.first_broken_seq}: {result.reason}")
     return True

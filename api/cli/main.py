@@ -13,11 +13,14 @@ import typer
 
 from api.cli import audit as audit_cli
 from api.cli import backup as backup_cli
+from api.cli import receipt as receipt_cli
 
 app = typer.Typer(
     help="Enclave: tenant-isolated retrieval with exact citations.", no_args_is_help=True
 )
 app.add_typer(audit_cli.app, name="audit")
+app.add_typer(receipt_cli.receipt_app, name="receipt")
+app.add_typer(receipt_cli.signing_app, name="signing-key")
 app.command("backup")(backup_cli.backup)
 app.command("restore")(backup_cli.restore)
 
@@ -39,13 +42,21 @@ def serve(
 
     from api import logs
     from api.app import create_app
+    from api.http.protocol import HeaderDeadlineProtocol
     from api.settings import Settings
 
     settings = Settings()
     logs.configure()
     url = f"http://{host}:{port}"
     typer.echo(GETTING_STARTED.format(url=url, data_dir=settings.data_dir.resolve()), err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        log_level="info",
+        http=HeaderDeadlineProtocol,
+    )
 
 
 @app.command()

@@ -63,7 +63,10 @@ def require(*roles: Role) -> Callable[..., Awaitable[Context]]:
 
     async def dependency(request: Request, session: SessionDep, principal: PrincipalDep) -> Context:
         principal.require(*roles)
-        return Context(session, principal, request_id(request), route_name(request))
+        built = services_of(request)
+        return Context(
+            session, principal, request_id(request), route_name(request), built.anchorer.noted
+        )
 
     return dependency
 
@@ -72,7 +75,8 @@ def index_writes(
     session: SessionDep, services: ServicesDep, _caller: PrincipalDep
 ) -> Iterator[None]:
     """For routes that write to the index: the commit inside the write gate (the caller is
-    authenticated first)."""
+    authenticated first). Refused on a full disk: an index write there can kill the process."""
+    services.disk.check_floor()
     with transaction.index_writes(session, services.gate):
         yield
 

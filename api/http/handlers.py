@@ -5,10 +5,12 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import errors
 from ingest import errors as ingest_errors
+from ingest import space
 from tenancy import errors as tenancy_errors
 
 log = logging.getLogger("enclave.api")
@@ -68,6 +70,19 @@ async def _http(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(errors.error_body(code, message), exc.status_code, headers=exc.headers)
 
 
+async def _storage(_request: Request, exc: Exception) -> JSONResponse:
+    """A failed write or database call: 507 on a full disk (a write that raced the free-space
+    check; its transaction was rolled back), else 503 (the database or disk failed us)."""
+    if space.is_full(exc):
+        log.warning("a write failed on a full disk: %s", exc)
+        message = "the server's disk is full; retry when an operator has freed space"
+        return JSONResponse(errors.error_body("insufficient_storage", message), status_code=507)
+    log.error("storage unavailable", exc_info=exc)
+    message = "storage is unavailable; retry shortly"
+    body = errors.error_body("storage_unavailable", message)
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+
+
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error", exc_info=exc)
     return JSONResponse(errors.error_body("internal_error", "internal error"), status_code=500)
@@ -79,4 +94,6 @@ def install(app: FastAPI) -> None:
         app.add_exception_handler(family, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(OSError, _storage)
+    app.add_exception_handler(OperationalError, _storage)
     app.add_exception_handler(Exception, _unexpected)

@@ -1,15 +1,18 @@
 """ASGI middleware: a request id on every request and response."""
 
+import asyncio
 import contextlib
 import json
 import re
 import uuid
+from urllib.parse import unquote
 
 from opentelemetry import trace
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import logs
+from enclave_client.models import CONTROL
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -42,14 +45,19 @@ class RequestIdMiddleware:
             logs.request_id_var.reset(token)
 
 
+# A request whose body stops arriving this long is answered 408 (not held open forever).
+BODY_IDLE_S = 30.0
+
+
 class BodyTooLarge(Exception):
     """Raised from `receive` once a body passes its limit."""
 
 
 class BodyLimitMiddleware:
-    """413 as soon as a request body passes its limit, before it is buffered whole.
+    """413 as soon as a request body passes its limit, before it is buffered whole; 408 when
+    a body stops arriving; 422 for a path or query string with a NUL or control character.
 
-    The check runs on the bytes actually received (chunked bodies too) and on a
+    The size check runs on the bytes actually received (chunked bodies too) and on a
     declared Content-Length up front.
     """
 
@@ -63,6 +71,9 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if _controls_in_target(scope):
+            await _refuse(send, 422, "invalid_request", "the URL contains a control character")
+            return
         limit = self.upload_bytes if _takes_files(scope["path"]) else self.other_bytes
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
@@ -70,6 +81,11 @@ class BodyLimitMiddleware:
             await _too_large(send, limit)
             return
         await _LimitedCall(self.app, limit).run(scope, receive, send)
+
+
+def _controls_in_target(scope: Scope) -> bool:
+    query = unquote(scope.get("query_string", b"").decode("latin-1"))
+    return not CONTROL.isdisjoint(scope["path"]) or not CONTROL.isdisjoint(query)
 
 
 def _takes_files(path: str) -> bool:
@@ -81,10 +97,18 @@ def _takes_files(path: str) -> bool:
 class _LimitedCall:
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit, self.seen, self.exceeded, self.started = app, limit, 0, False, False
+        self.timed_out = self.body_done = False
 
     async def run(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def limited_receive() -> Message:
-            message = await receive()
+            if self.body_done:  # waiting for a disconnect now (a stream): no deadline
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), BODY_IDLE_S)
+            except TimeoutError:
+                self.timed_out = True
+                raise BodyTooLarge from None
+            self.body_done = not message.get("more_body", False)
             self.seen += len(message.get("body", b""))
             if self.seen > self.limit:
                 self.exceeded = True
@@ -92,14 +116,16 @@ class _LimitedCall:
             return message
 
         async def guarded_send(message: Message) -> None:
-            if self.exceeded:
+            if self.exceeded or self.timed_out:
                 return  # the app's own error for the broken body is replaced by our 413
             self.started = True
             await send(message)
 
         with contextlib.suppress(BodyTooLarge):
             await self.app(scope, limited_receive, guarded_send)
-        if self.exceeded and not self.started:
+        if self.timed_out and not self.started:
+            await _refuse(send, 408, "request_timeout", f"no body bytes for {BODY_IDLE_S} s")
+        elif self.exceeded and not self.started:
             await _too_large(send, self.limit)
 
 
@@ -109,20 +135,28 @@ DRAIN_BYTES = 16 * 1024 * 1024
 
 
 async def _drain(receive: Receive, cap: int) -> None:
+    """Read up to `cap` bytes of a refused body; a body that stops arriving is left behind."""
     seen = 0
     while seen <= cap:
-        message = await receive()
+        try:
+            message = await asyncio.wait_for(receive(), BODY_IDLE_S)
+        except TimeoutError:
+            return
         seen += len(message.get("body", b""))
         if message["type"] != "http.request" or not message.get("more_body", False):
             return
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps(
-        {"error": {"code": "payload_too_large", "message": f"request body exceeds {limit} bytes"}}
-    ).encode()
+    await _refuse(send, 413, "payload_too_large", f"request body exceeds {limit} bytes")
+
+
+async def _refuse(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    if status in (408, 413):  # the rest of the body is not read: the connection cannot be reused
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

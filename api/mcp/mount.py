@@ -77,7 +77,9 @@ def _transaction(request: Request, action: str, work: Work[T]) -> T:
     built = identity.services_of(request)
     with built.sessions() as session:
         principal = _principal(request, session, built)
-        ctx = Context(session, principal, identity.request_id(request), action)
+        ctx = Context(
+            session, principal, identity.request_id(request), action, built.anchorer.noted
+        )
         failed = lambda exc: transaction.audit_failure(ctx, errors.lookup(exc)[1])  # noqa: E731
         with transaction.committed(session, failed):
             principal.require(Role.ADMIN, Role.READER)
@@ -139,6 +141,12 @@ class Endpoint:
         if self._manager is None:
             body = errors.error_body("unavailable", "the MCP endpoint is not running")
             await JSONResponse(body, status_code=503)(scope, receive, send)
+            return
+        if scope["method"] == "GET":
+            # Stateless JSON answers: no server-sent event stream to hold open, ever.
+            body = errors.error_body("method_not_allowed", "POST JSON-RPC requests to /mcp")
+            headers = {"Allow": "POST, DELETE"}
+            await JSONResponse(body, status_code=405, headers=headers)(scope, receive, send)
             return
         refusal = await _admit(Request(scope))
         if refusal is not None:

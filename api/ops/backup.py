@@ -116,7 +116,16 @@ def _snapshot(services: Services, index: EdgeIndex, work: Path) -> tuple[int, in
                 "original file %s of tenant %s is missing; not in the backup", sha, tenant_id
             )
             missing += 1
+    _copy_proofs(services, work)
     return shards, missing
+
+
+def _copy_proofs(services: Services, work: Path) -> None:
+    """The signing keys (receipts must keep verifying) and the audit checkpoints."""
+    stores = bm.layout(services.settings)
+    for name, folder in ((bm.SIGNING, stores.signing), (bm.ANCHORS, stores.anchors)):
+        if folder.is_dir():
+            shutil.copytree(folder, work / name)
 
 
 def _copy_database(engine: Engine, dest: Path) -> None:

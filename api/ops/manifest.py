@@ -24,6 +24,8 @@ MANIFEST = "manifest.json"
 DATABASE = "enclave.db"
 EDGE = "edge"
 BLOBS = "blobs"
+SIGNING = "signing"
+ANCHORS = "anchors"
 
 
 class BackupError(Exception):
@@ -57,6 +59,8 @@ class Layout:
     database: Path
     edge: Path
     blobs: Path
+    signing: Path
+    anchors: Path
 
 
 def layout(settings: Settings) -> Layout:
@@ -66,7 +70,13 @@ def layout(settings: Settings) -> Layout:
         raise BackupUnsupported(_UNSUPPORTED)
     if settings.qdrant_url:
         raise BackupUnsupported(_UNSUPPORTED)
-    return Layout(Path(str(url.database)), settings.data_dir / EDGE, settings.blobs_path)
+    return Layout(
+        Path(str(url.database)),
+        settings.data_dir / EDGE,
+        settings.blobs_path,
+        settings.signing_path,
+        settings.anchors_path,
+    )
 
 
 _UNSUPPORTED = (

@@ -103,8 +103,20 @@ def _install(source: Path, data_dir: Path, stores: bm.Layout) -> None:
             place.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(staging / name, place)
         (staging / bm.EDGE).rename(stores.edge)
+        _install_proofs(source, stores)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _install_proofs(source: Path, stores: bm.Layout) -> None:
+    """The signing keys come back; the checkpoints only where none are kept yet: existing
+    ones are append-only evidence (they then show what the restore rolled back)."""
+    if (source / bm.SIGNING).is_dir():
+        shutil.rmtree(stores.signing, ignore_errors=True)
+        shutil.copytree(source / bm.SIGNING, stores.signing)
+    kept = stores.anchors.is_dir() and any(stores.anchors.iterdir())
+    if (source / bm.ANCHORS).is_dir() and not kept:
+        shutil.copytree(source / bm.ANCHORS, stores.anchors, dirs_exist_ok=True)
 
 
 def _remove(stores: bm.Layout) -> None:

@@ -8,16 +8,43 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 Mode = Literal["hybrid", "dense", "sparse"]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 
 
+# Control characters no text of ours needs (tab, newline and carriage return are fine):
+# PostgreSQL cannot store NUL at all, and the others only hide what a text says.
+CONTROL = frozenset(chr(c) for c in [*range(0, 9), 11, 12, *range(14, 32), 127])
+MAX_INT = 2**31 - 1
+
+
+def refuse_controls(value: Any, where: str = "") -> None:
+    """Raise ValueError naming the first string (in any depth) with a control character."""
+    if isinstance(value, str):
+        if not CONTROL.isdisjoint(value):
+            raise ValueError(f"{where or 'a text'} contains a NUL or control character")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_controls(key, where)
+            refuse_controls(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            refuse_controls(item, f"{where}[{index}]")
+
+
 class Input(BaseModel):
-    """Inputs reject unknown fields: a typo must not silently widen a query."""
+    """Inputs reject unknown fields (a typo must not silently widen a query) and control
+    characters (a NUL cannot even be stored)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_control_characters(cls, data: Any) -> Any:
+        refuse_controls(data)
+        return data
 
 
 class Output(BaseModel):
@@ -72,6 +99,16 @@ class ReplayedHit(BaseModel):
 class SearchOut(BaseModel):
     search_id: uuid.UUID
     results: list[SearchHit]
+    receipt: str | None = Field(
+        None,
+        description="A compact JWS (EdDSA) over what this search showed: verify it offline "
+        "with the keys at /.well-known/jwks.json (`enclave receipt verify`).",
+    )
+
+
+class ReceiptOut(BaseModel):
+    search_id: uuid.UUID
+    receipt: str
 
 
 class SearchReplay(BaseModel):

@@ -9,18 +9,32 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
-from enclave_client.models import ChunkOut, DocumentList, SearchOut
+from enclave_client.models import MAX_INT, ChunkOut, DocumentList, SearchOut, refuse_controls
 
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 Query = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
 
 class Args(BaseModel):
-    """Tool arguments: unknown names are refused, so a typo cannot widen a query."""
+    """Tool arguments: unknown names are refused, so a typo cannot widen a query; so are
+    control characters, as in the HTTP API."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_control_characters(cls, data: Any) -> Any:
+        refuse_controls(data)
+        return data
 
 
 class Filters(Args):
@@ -70,7 +84,9 @@ class ListDocumentsArgs(Args):
     )
     tag: Tag | None = Field(None, description="Only documents carrying this tag.")
     limit: int = Field(20, ge=1, le=100, description="Documents per page (1 to 100).")
-    offset: int = Field(0, ge=0, description="Where the page starts: the previous next_offset.")
+    offset: int = Field(
+        0, ge=0, le=MAX_INT, description="Where the page starts: the previous next_offset."
+    )
 
 
 SEARCH_DESCRIPTION = """\

@@ -191,7 +191,14 @@ async def test_the_backup_folder_holds_a_manifest_and_no_partial_copies(
     assert response.status_code == 201, response.text
     folder = tmp_path / "backups" / "b1"
     assert _listing(tmp_path / "backups") == ["b1"]
-    assert _listing(folder) == ["blobs", "edge", "enclave.db", "manifest.json"]
+    assert _listing(folder) == [
+        "anchors",
+        "blobs",
+        "edge",
+        "enclave.db",
+        "manifest.json",
+        "signing",
+    ]
     manifest = backup_manifest.read(folder)
     assert manifest["embedding"]["dimension"] == HashingEmbedder().dimension
     assert manifest["revision"] == response.json()["revision"] is not None
@@ -229,7 +236,7 @@ async def test_only_the_operator_can_back_up(
         ("{tmp}/elsewhere", 422, "invalid_backup_path"),
         ("{tmp}/backups", 422, "invalid_backup_path"),
         ("{tmp}/backups/../escaped", 422, "invalid_backup_path"),
-        ("{tmp}/backups/with\x00nul", 422, "invalid_backup_path"),
+        ("{tmp}/backups/with\x00nul", 422, "invalid_request"),  # refused at the edge
         ("{tmp}/backups/file/below", 422, "invalid_backup_path"),
         ("{tmp}/backups/" + "x" * 300, 422, "invalid_backup_path"),
         ("{tmp}/backups/full", 409, "backup_exists"),
@@ -345,7 +352,7 @@ async def test_restore_refuses_a_data_dir_with_data_unless_forced(
     done = restore.restore(target, backup_path, force=True)
     assert done.replaced
     assert not (target.data_dir / "blobs" / "stray").exists()
-    assert _listing(target.data_dir) == ["blobs", "edge", "enclave.db"]
+    assert _listing(target.data_dir) == ["blobs", "edge", "enclave.db", "signing"]
 
 
 def _damage(folder: Path, how: str) -> None:

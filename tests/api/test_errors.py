@@ -45,7 +45,7 @@ async def test_readiness_reports_dependencies(client: httpx.AsyncClient) -> None
     response = await client.get("/readyz")
     assert response.status_code == 200
     checks = response.json()["checks"]
-    assert set(checks) == {"database", "migrations", "index", "model"}
+    assert set(checks) == {"database", "migrations", "index", "model", "disk"}
     assert all(value.startswith("ok") for value in checks.values())
 
 

@@ -169,6 +169,9 @@ BAD_ARGUMENTS: list[tuple[str, dict[str, Any]]] = [
     ("get_chunk", {"chunk_id": "not-a-uuid"}),
     ("get_chunk", {"chunk_id": str(uuid.uuid4()), "tenant": "other"}),
     ("list_documents", {"limit": 1000}),
+    ("list_documents", {"offset": 2**63}),  # HTTP's bound too: no overflow in the database
+    ("list_documents", {"offset": -1}),
+    ("search", {"query": "turbine\x00"}),
     ("list_documents", {"tenant_id": "x"}),
 ]
 

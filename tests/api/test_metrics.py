@@ -3,6 +3,7 @@
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.metrics import Metrics
 from api.services import Services
 from tests.factories import auth, fixture_file, ingest, make_tenant, search
 
@@ -40,8 +41,11 @@ async def test_metrics_move_with_traffic_and_name_no_tenant(
     for stage in ("parse", "chunk", "embed", "upsert"):
         assert _value(samples, "enclave_ingest_stage_duration_seconds_count", stage=stage) >= 1
     assert _value(samples, "enclave_embeddings_total") > 0
-    assert _value(samples, "enclave_documents", status="ready") == 1
+    assert not any(name == "enclave_documents" for name, _ in samples)  # opt-in only
     assert _value(samples, "enclave_ingest_queue_depth") == 0
+    services.metrics = Metrics(services.sessions, documents=True)
+    detailed = _samples((await client.get("/metrics")).text)
+    assert _value(detailed, "enclave_documents", status="ready") == 1
     assert _value(samples, "enclave_security_events_total", kind="unauthenticated") == 1
     assert acme.id not in response.text
     doc_route = [k for k in samples if ("route", "/v1/documents/{document_id}") in k[1]]

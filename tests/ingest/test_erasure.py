@@ -23,16 +23,26 @@ def _indexed(services: Services, tenant: TenantId, files: list[tuple[str, bytes]
 
 
 def _erase(services: Services, tenant: TenantId, document_id: object) -> erasure.Receipt:
-    with services.sessions.begin() as session:
+    with services.sessions() as session:  # the intent commits mid-way, as a request's does
         scope = Scope(session, tenant)
-        return erasure.delete_document(scope, services.index, services.blobs, document_id)  # type: ignore[arg-type]
+        receipt = erasure.delete_document(
+            scope,
+            services.index,
+            services.blobs,
+            document_id,  # type: ignore[arg-type]
+            intent=session.commit,
+        )
+        session.commit()
+        return receipt
 
 
 def _search(services: Services, tenant: TenantId, query: str) -> SearchRecord:
     with services.sessions.begin() as session:
         scope = Scope(session, tenant)
         request = searching.SearchRequest(query)
-        return searching.search(scope, services.retriever, request, key_id=None).record
+        return searching.keep(
+            scope, searching.search(scope, services.retriever, request, key_id=None).record
+        )
 
 
 def test_an_erased_document_leaves_no_row_chunk_vector_or_blob(
@@ -73,8 +83,11 @@ def test_an_erased_tenant_leaves_nothing_and_the_other_tenant_everything(
     _indexed(services, acme, [MEMO, ("notes.txt", b"Second note about the turbine.")])
     _indexed(services, globex, [MEMO])
     _search(services, acme, "turbine")
-    with services.sessions.begin() as session:
-        receipt = erasure.delete_tenant(session, services.index, services.blobs, acme)
+    with services.sessions() as session:
+        receipt = erasure.delete_tenant(
+            session, services.index, services.blobs, acme, intent=session.commit
+        )
+        session.commit()
     assert (receipt.documents, receipt.chunks, receipt.vectors, receipt.searches) == (2, 2, 2, 1)
     with services.sessions() as session:
         with pytest.raises(NotFound):

@@ -84,3 +84,56 @@ async def test_a_document_that_keeps_killing_workers_is_failed_with_a_reason(
     (doc,) = failed.json()["documents"]
     assert doc["id"] == str(ids[0])
     assert doc["error"] == "indexing was interrupted 2 times; giving up on this file"
+
+
+async def test_claims_take_the_tenants_in_turn(services: Services) -> None:
+    """One tenant's 30 queued documents do not hold another's one document behind them."""
+    from tests.ingest.conftest import make_tenant, notes, receive
+
+    big, small = make_tenant(services, "Big"), make_tenant(services, "Small")
+    receive(services, big, notes(30))
+    [(_, lone)] = receive(services, small, [("alone.txt", b"One line of the small tenant.")]).items
+    first = leases.claim(services.sessions, leases.Lease("fair"), limit=4)
+    assert lone.id in first.ids
+    assert len(first.ids) == 4
+    # And the big tenant's own order is kept: its oldest three came with it.
+    big_docs = [d for d in documents_by_id(services, first.ids) if d.tenant_id == big]
+    assert len(big_docs) == 3
+
+
+async def test_a_tenant_served_last_lets_another_go_first_within_a_turn(
+    services: Services,
+) -> None:
+    """A big tenant's documents, each filling the byte budget, do not keep taking the turn
+    from a small tenant that queued later."""
+    from tests.ingest.conftest import make_tenant, receive
+
+    big, small = make_tenant(services, "Big"), make_tenant(services, "Small")
+    receive(
+        services,
+        big,
+        [(f"big-{i}.txt", f"Big {i}. ".encode() + b"word " * 60_000) for i in range(3)],
+    )
+    worker = leases.Lease("fair-bytes")
+    first = leases.claim(services.sessions, worker, limit=32, max_bytes=300_000)
+    assert first.tenants == {big}
+    assert len(first.ids) == 1
+    [(_, lone)] = receive(services, small, [("alone.txt", b"One line of the small tenant.")]).items
+    unfair = leases.claim(services.sessions, leases.Lease("plain"), limit=32, max_bytes=300_000)
+    assert lone.id not in unfair.ids  # oldest first: the big tenant's next document wins
+    served = leases.claim(
+        services.sessions, worker, limit=32, max_bytes=300_000, served=first.tenants
+    )
+    assert served.ids == [lone.id]
+
+
+async def test_a_batch_is_cut_at_its_byte_budget(services: Services) -> None:
+    from tests.ingest.conftest import make_tenant, receive
+
+    acme = make_tenant(services, "Acme")
+    files = [(f"big-{i}.txt", (f"Report {i}. " + "word " * 60_000).encode()) for i in range(4)]
+    receive(services, acme, files)
+    first = leases.claim(services.sessions, leases.Lease("bytes"), limit=32, max_bytes=700_000)
+    assert len(first.ids) == 2  # ~300 kB each: a third would pass the budget, it waits
+    one = leases.claim(services.sessions, leases.Lease("bytes2"), limit=32, max_bytes=1)
+    assert len(one.ids) == 1  # always at least one, however big

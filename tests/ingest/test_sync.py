@@ -46,18 +46,19 @@ def _sync(
 ) -> sync.Started:
     """One sync: start, upload every needed file, commit, index."""
     options = sync.RunOptions(prune=prune, dry_run=dry_run)
-    with services.sessions.begin() as session:
+    with services.sessions() as session:  # the commit's intent commits mid-way, as a request's
         scope = Scope(session, tenant)
         started = sync.start(scope, "docs", _manifest(files), options, key_id=None)
         run = started.run
-        if run is None or not upload:
-            return started
-        needed = runs.needed(scope, run)
-        incoming = [IncomingFile(p.rsplit("/", 1)[-1], files[p], path=p) for p in needed]
-        if incoming:
-            sync.receive(scope, services.blobs, run, incoming, UploadOptions())
-        sync.commit(scope, services.index, services.blobs, run)
-    services.worker.drain()
+        if run is not None and upload:
+            needed = runs.needed(scope, run)
+            incoming = [IncomingFile(p.rsplit("/", 1)[-1], files[p], path=p) for p in needed]
+            if incoming:
+                sync.receive(scope, services.blobs, run, incoming, UploadOptions())
+            sync.commit(scope, services.index, services.blobs, run, intent=session.commit)
+        session.commit()
+    if run is not None and upload:
+        services.worker.drain()
     return started
 
 
@@ -220,7 +221,7 @@ def test_the_commit_waits_for_every_needed_file(services: Services, acme: Tenant
         started = sync.start(scope, "docs", _manifest(DOCS), sync.RunOptions(), key_id=None)
         assert started.run is not None
         with pytest.raises(SyncConflict):
-            sync.commit(scope, services.index, services.blobs, started.run)
+            sync.commit(scope, services.index, services.blobs, started.run, intent=session.commit)
 
 
 def test_another_tenants_source_and_runs_are_not_found(

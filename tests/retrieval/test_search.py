@@ -116,6 +116,7 @@ def test_the_search_is_recorded_in_the_callers_tenant_with_its_audit_details(
 ) -> None:
     a, b = two
     found = searching.search(a, _retriever(index), searching.SearchRequest("canteen"), key_id=None)
+    searching.keep(a, found.record)
     assert a.find(SearchRecord, found.record.id) is not None
     assert b.find(SearchRecord, found.record.id) is None
     assert found.audit["query"] == "canteen"

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.http.deps import AdminCtx
+from api.http.deps import AdminCtx, ServicesDep
 from api.schemas import MAX_INT, AuditEventOut, AuditList, AuditVerification
-from tenancy import audit
+from tenancy import anchors, audit
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -32,13 +32,18 @@ def list_events(
 
 
 @router.get("/verify", name="audit.verify")
-def verify_chain(ctx: AdminCtx) -> AuditVerification:
-    """Recompute the tenant's hash chain and report the first broken link."""
-    result = audit.verify(ctx.session, ctx.scope.tenant_id)
+def verify_chain(ctx: AdminCtx, services: ServicesDep) -> AuditVerification:
+    """Recompute the tenant's hash chain, check it against the signed checkpoints kept outside
+    the database, and report the first sequence number no longer proven."""
+    tenant = ctx.scope.tenant_id
+    checkpoints = services.anchors.read(anchors.chain_name(tenant))
+    result = audit.verify_anchored(ctx.session, tenant, checkpoints, services.signing.jwks())
     ctx.record(ok=result.ok)
     return AuditVerification(
         ok=result.ok,
         events=result.events,
         first_broken_seq=result.first_broken_seq,
         reason=result.reason,
+        checkpoints=result.checkpoints,
+        anchored_seq=result.anchored_seq,
     )

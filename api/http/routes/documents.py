@@ -152,6 +152,8 @@ def _quote(name: str) -> str:
 @router.delete("/{document_id}", name="document.delete", dependencies=[IndexWrites])
 def delete_document(document_id: uuid.UUID, ctx: AdminCtx, services: ServicesDep) -> Receipt:
     """Erase a document: rows, chunks, vectors and the stored file; returns a receipt."""
-    receipt = erasure.delete_document(ctx.scope, services.index, services.blobs, document_id)
+    receipt = erasure.delete_document(
+        ctx.scope, services.index, services.blobs, document_id, intent=ctx.intent
+    )
     ctx.record([str(document_id)], **asdict(receipt))
     return Receipt(**asdict(receipt))

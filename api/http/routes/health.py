@@ -12,6 +12,7 @@ from api.metrics import CONTENT_TYPE
 from api.ops import migrate
 from api.schemas import Health
 from tenancy.ids import TenantId
+from tenancy.limits import FallbackBuckets
 
 router = APIRouter(tags=["health"])
 
@@ -31,9 +32,20 @@ def readyz(services: ServicesDep) -> JSONResponse:
         "index": _check(lambda: f"ok ({services.index.count(_PROBE_TENANT)} probe points)"),
         "model": _check(lambda: f"ok ({services.embedder.name}, {services.embedder.dimension}-d)"),
     }
-    ready = all(v.startswith("ok") for v in checks.values())
+    if isinstance(services.buckets, FallbackBuckets):
+        checks["redis"] = _redis(services.buckets)
+    checks["disk"] = _disk(services)
+    # Redis only shares rate limits: without it the service still serves (limits per process);
+    # a disk below its reserve refuses new documents but every read still works.
+    ready = all(v.startswith(("ok", "degraded")) for v in checks.values())
     body = Health(status="ready" if ready else "not_ready", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+@router.get("/.well-known/jwks.json", name="jwks")
+def jwks(services: ServicesDep) -> dict[str, list[dict[str, str]]]:
+    """The public keys, current and retired, that verify search receipts and checkpoints."""
+    return services.signing.jwks()
 
 
 @router.get("/metrics", response_class=Response)
@@ -51,6 +63,21 @@ def _check(probe: Callable[[], str]) -> str:
         return probe()
     except Exception as exc:
         return f"error: {type(exc).__name__}"
+
+
+def _redis(buckets: FallbackBuckets) -> str:
+    try:
+        buckets.ping()
+    except Exception as exc:
+        return f"degraded: {type(exc).__name__} (rate limits per process)"
+    return "ok"
+
+
+def _disk(services: ServicesDep) -> str:
+    free_mb = services.disk.free() >> 20
+    if services.disk.low():
+        return f"degraded: {free_mb} MB free, below the reserve (read-only: uploads answer 507)"
+    return f"ok ({free_mb} MB free)"
 
 
 def _database(services: ServicesDep) -> str:

@@ -7,8 +7,9 @@ from fastapi import APIRouter
 from api import calls
 from api.http.deps import ReaderCtx, ServicesDep
 from api.schemas import SearchIn, search_request
-from enclave_client.models import ChunkOut, ReplayedHit, SearchOut, SearchReplay
+from enclave_client.models import ChunkOut, ReceiptOut, ReplayedHit, SearchOut, SearchReplay
 from retrieval import replay
+from tenancy.errors import NotFound
 
 router = APIRouter(tags=["search"])
 
@@ -33,6 +34,17 @@ def replay_search(search_id: uuid.UUID, ctx: ReaderCtx) -> SearchReplay:
         filter=record.filters,
         created_at=record.created_at,
     )
+
+
+@router.get("/v1/searches/{search_id}/receipt", name="search.receipt")
+def search_receipt(search_id: uuid.UUID, ctx: ReaderCtx) -> ReceiptOut:
+    """The signed receipt a past search answered with (its deleted documents keep their
+    hashes in it)."""
+    record = replay.replay(ctx.scope, search_id, identity=ctx.principal.label())
+    if record.receipt is None:
+        raise NotFound("receipt")
+    ctx.record([str(search_id)])
+    return ReceiptOut(search_id=record.id, receipt=record.receipt)
 
 
 @router.get("/v1/chunks/{chunk_id}", name="chunk.read")

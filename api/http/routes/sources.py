@@ -64,7 +64,7 @@ def _source(ctx: AdminCtx, name: str) -> SourceOut:
 @router.delete("/{name}", name="source.delete", dependencies=[IndexWrites])
 def delete_source(name: str, ctx: AdminCtx, services: ServicesDep) -> Receipt:
     """Erase every document of the source (all versions), its runs, and the source."""
-    receipt = sync.delete_source(ctx.scope, services.index, services.blobs, name)
+    receipt = sync.delete_source(ctx.scope, services.index, services.blobs, name, intent=ctx.intent)
     ctx.record([name], **asdict(receipt))
     return Receipt(**asdict(receipt))
 
@@ -152,7 +152,7 @@ def commit_run(name: str, run_id: uuid.UUID, ctx: AdminCtx, services: ServicesDe
     """Once every file the run asked for was uploaded: move renamed paths and erase the
     paths that left the source (each with a receipt); 409 while files are missing."""
     run = runs.get(ctx.scope, name, run_id)
-    sync.commit(ctx.scope, services.index, services.blobs, run)
+    sync.commit(ctx.scope, services.index, services.blobs, run, intent=ctx.intent)
     view = runs.view(ctx.scope, name, run_id, limit=1000, offset=0)
     erased = [str(e.document_id) for e in view.entries if e.action == SyncAction.ERASE]
     renamed = [[e.renamed_from, e.path] for e in view.entries if e.action == SyncAction.RENAME]

@@ -61,7 +61,9 @@ def set_tenant_limits(tenant_id: uuid.UUID, body: TenantLimits, ctx: OperatorCtx
 @router.delete("/{tenant_id}", name="tenant.delete", dependencies=[IndexWrites])
 def delete_tenant(tenant_id: uuid.UUID, ctx: OperatorCtx, services: ServicesDep) -> Receipt:
     """Erase everything of a tenant; the receipt counts what was removed."""
-    receipt = erasure.delete_tenant(ctx.session, services.index, services.blobs, tenant_id)
+    receipt = erasure.delete_tenant(
+        ctx.session, services.index, services.blobs, tenant_id, intent=ctx.intent
+    )
     ctx.record([str(tenant_id)], **asdict(receipt))
     return Receipt(**asdict(receipt))
 
