@@ -18,6 +18,12 @@ DENSE = "dense"
 SPARSE = "sparse"
 HIT_FIELDS = ["tenant_id", "document_id", "access"]
 KEYWORD_FIELDS = ("document_id", "tags", "media_type", "access")
+# A filtered sparse search scans every point that passes the filter, instead of walking the
+# inverted index, while the filter's estimate is under this many points. Edge's default
+# (larger than a restricted reader's few thousand points) made a reader's sparse search ~6x
+# and its hybrid search ~1.8x an admin's on 10k points; at 1,000 they cost the same
+# (`benchmarks/access.py`).
+SPARSE_FULL_SCAN = 1_000
 HNSW_M = 16
 HNSW_EF_CONSTRUCT = 100
 # Dense vectors live in 32 MB preallocated mmap chunks. Edge's default (`Cached`) reads the
@@ -40,7 +46,11 @@ def shard_config(*, dimension: int, max_search_threads: int, hnsw_threshold: int
                 size=dimension, distance=qe.Distance.Cosine, memory=VECTOR_MEMORY
             )
         },
-        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        sparse_vectors={
+            SPARSE: qe.EdgeSparseVectorParams(
+                modifier=qe.Modifier.Idf, full_scan_threshold=SPARSE_FULL_SCAN
+            )
+        },
         hnsw_config=qe.HnswIndexConfig(
             m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=kb
         ),
