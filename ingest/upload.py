@@ -124,28 +124,38 @@ def enqueue(
     scope: Scope, blobs: BlobStore, accepted: Sequence[Accepted], options: UploadOptions
 ) -> Queued:
     """Check quotas, store blobs, create documents (or reuse identical ones) and one job."""
-    check_room(scope, options, _new_sizes(scope, accepted))
+    known = {a.sha256: documents.with_bytes(scope, a.sha256) for a in accepted}
+    check_room(scope, options, _new_sizes(accepted, known))
     job = scope.add(Job())
     scope.flush()
-    items = [_item(scope, blobs, job, i, a, options) for i, a in enumerate(accepted)]
+    items = [_item(scope, blobs, job, i, a, options, known) for i, a in enumerate(accepted)]
     scope.flush()
     return Queued(job=job, items=items)
 
 
 def _item(
-    scope: Scope, blobs: BlobStore, job: Job, position: int, acc: Accepted, options: UploadOptions
+    scope: Scope,
+    blobs: BlobStore,
+    job: Job,
+    position: int,
+    acc: Accepted,
+    options: UploadOptions,
+    known: dict[str, Document | None],
 ) -> tuple[JobItem, Document]:
-    existing = documents.with_bytes(scope, acc.sha256)
+    """`known`: the tenant's live document of each sha, updated as this upload adds one
+    (so the same bytes twice in one upload are one document and a duplicate)."""
+    existing = known[acc.sha256]
     document = existing or _new_document(scope, blobs, acc, options)
+    known[acc.sha256] = document
     item = scope.add(
         JobItem(job_id=job.id, document_id=document.id, position=position, duplicate=bool(existing))
     )
     return item, document
 
 
-def _new_sizes(scope: Scope, accepted: Sequence[Accepted]) -> list[int]:
+def _new_sizes(accepted: Sequence[Accepted], known: dict[str, Document | None]) -> list[int]:
     unique = {a.sha256: len(a.file.data) for a in accepted}
-    return [size for sha, size in unique.items() if documents.with_bytes(scope, sha) is None]
+    return [size for sha, size in unique.items() if known[sha] is None]
 
 
 def _new_document(

@@ -263,10 +263,32 @@ def _prepared(table: Table) -> ColumnElement[bool]:
 
 
 def _owned_tables(statement: AnySelect | Update | Delete) -> list[Table]:
-    """The tenant-owned tables a statement reads from, joins included, each once."""
-    froms: Sequence[FromClause] = (
-        statement.get_final_froms() if isinstance(statement, Select) else [statement.table]
-    )
+    """The tenant-owned tables a statement reads from, joins included, each once.
+
+    Finding a SELECT's FROM list compiles it (~2 ms: it made an upload of 50 files 2.3x
+    slower), so the answer is kept per statement shape, the key SQLAlchemy caches compiled
+    statements under (bound values are not part of it, and they do not change the tables).
+    """
+    if not isinstance(statement, Select):
+        return _owned_of([statement.table])
+    key = statement._generate_cache_key()  # the key of SQLAlchemy's own compiled cache
+    if key is None:  # a statement SQLAlchemy will not cache: work it out each time
+        return _owned_of(statement.get_final_froms())
+    found = _TABLES_BY_SHAPE.get(key.key)
+    if found is None:
+        found = _owned_of(statement.get_final_froms())
+        if len(_TABLES_BY_SHAPE) >= _SHAPES_KEPT:
+            _TABLES_BY_SHAPE.clear()
+        _TABLES_BY_SHAPE[key.key] = found
+    return list(found)
+
+
+# Statement shapes are few (the code's queries); the bound keeps a pathological caller finite.
+_SHAPES_KEPT = 4096
+_TABLES_BY_SHAPE: dict[Any, list[Table]] = {}
+
+
+def _owned_of(froms: Sequence[FromClause]) -> list[Table]:
     seen: dict[str, Table] = {}
     for table in _tables(froms):
         if "tenant_id" in table.c:

@@ -66,6 +66,26 @@ def test_a_joined_table_is_scoped_when_the_statement_runs(two: tuple[Scope, Scop
     assert b.all(b.select(Document).join(JobItem, JobItem.document_id == Document.id)) == []
 
 
+def test_the_tables_found_per_statement_shape_never_leak_to_another_shape(
+    two: tuple[Scope, Scope],
+) -> None:
+    """The tables of a statement are kept per shape (its cache key): the same shape with
+    other values is scoped alike, and a shape that adds a join gets that table's condition."""
+    a, b = two
+    _document(b, "b2.txt")
+    plain = select(Chunk.id).join(Document, Document.id == Chunk.document_id)
+    ids = [str(b.scoped(plain.where(Document.filename == name))) for name in ("x", "y")]
+    assert ids[0] == ids[1]
+    assert ids[0].count(".tenant_id = ") == 2
+    alone = select(Document.id).where(Document.filename == "b.txt")
+    assert str(b.scoped(alone)).count(".tenant_id = ") == 1
+    # Run after the join's shape was seen: still only the caller's own rows.
+    assert b.all(alone) != []
+    assert a.all(alone) == []
+    joined = alone.join(Chunk, Chunk.document_id == Document.id)
+    assert str(b.scoped(joined)).count(".tenant_id = ") == 2
+
+
 def test_delete_and_update_touch_only_the_scopes_rows(two: tuple[Scope, Scope]) -> None:
     a, b = two
     assert a.update(Document, Document.size_bytes == 1, status=DocumentStatus.FAILED) == 1
