@@ -2,7 +2,7 @@
 
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -73,26 +73,35 @@ class QdrantIndex:
 
     def set_access(self, tenant_id: TenantId, document_id: uuid.UUID, tokens: Sequence[str]) -> int:
         """New access tokens on one document's points."""
-        flt = build_filter(tenant_id, IndexFilter(document_ids=(document_id,)))
-        with self._guard():
-            name = collection_name(tenant_id)
-            if not self._exists(name):
-                return 0
-            count = self._client.count(name, count_filter=flt, exact=True).count
-            selector = models.FilterSelector(filter=flt)
-            self._client.set_payload(name, {"access": list(tokens)}, points=selector, wait=True)
-        return count
+        payload = {"access": list(tokens)}
+        return self._on_document(
+            tenant_id,
+            document_id,
+            lambda name, points: self._client.set_payload(name, payload, points=points, wait=True),
+        )
 
     def delete_document(self, tenant_id: TenantId, document_id: uuid.UUID) -> int:
         """Remove one document's points."""
+        return self._on_document(
+            tenant_id,
+            document_id,
+            lambda name, points: self._client.delete(name, points_selector=points, wait=True),
+        )
+
+    def _on_document(
+        self,
+        tenant_id: TenantId,
+        document_id: uuid.UUID,
+        change: Callable[[str, models.FilterSelector], object],
+    ) -> int:
+        """Apply `change` to one document's points; returns how many there were."""
         flt = build_filter(tenant_id, IndexFilter(document_ids=(document_id,)))
         with self._guard():
             name = collection_name(tenant_id)
             if not self._exists(name):
                 return 0
             count = self._client.count(name, count_filter=flt, exact=True).count
-            selector = models.FilterSelector(filter=flt)
-            self._client.delete(name, points_selector=selector, wait=True)
+            change(name, models.FilterSelector(filter=flt))
         return count
 
     def delete_tenant(self, tenant_id: TenantId) -> int:

@@ -39,11 +39,4 @@ def verify_chain(ctx: AdminCtx, services: ServicesDep) -> AuditVerification:
     checkpoints = services.anchors.read(anchors.chain_name(tenant))
     result = audit.verify_anchored(ctx.session, tenant, checkpoints, services.signing.jwks())
     ctx.record(ok=result.ok)
-    return AuditVerification(
-        ok=result.ok,
-        events=result.events,
-        first_broken_seq=result.first_broken_seq,
-        reason=result.reason,
-        checkpoints=result.checkpoints,
-        anchored_seq=result.anchored_seq,
-    )
+    return AuditVerification.model_validate(result, from_attributes=True)
