@@ -18,7 +18,7 @@ from enclave_client.receipts import ReceiptError, verify
 from tenancy import signing
 from tests.api.conftest import World
 from tests.api.test_mcp import body, connect
-from tests.factories import auth, search
+from tests.factories import OPERATOR, auth, search
 
 
 async def _searched(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
@@ -136,6 +136,29 @@ async def test_another_tenants_receipt_answers_like_a_missing_one(
         headers=auth(world.b.keys.admin),
     )
     assert (theirs.status_code, theirs.content) == (404, missing.content)
+
+
+async def test_another_identitys_receipt_answers_like_a_missing_one(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """Two readers of one tenant, bound to different users: each sees only its own."""
+    keys = []
+    for user in ("ana", "ben"):
+        spec = {"name": user, "role": "reader", "user": user}
+        made = await client.post(f"/v1/tenants/{world.a.keys.id}/keys", json=spec, headers=OPERATOR)
+        assert made.status_code == 201, made.text
+        keys.append(made.json()["key"])
+    found = await search(client, keys[0], "leave and time off", top_k=3)
+    assert found.status_code == 200, found.text
+    path = f"/v1/searches/{found.json()['search_id']}/receipt"
+    own = await client.get(path, headers=auth(keys[0]))
+    assert own.status_code == 200
+    assert own.json()["receipt"] == found.json()["receipt"]
+    other = await client.get(path, headers=auth(keys[1]))
+    missing = await client.get(
+        "/v1/searches/00000000-0000-4000-8000-000000000000/receipt", headers=auth(keys[1])
+    )
+    assert (other.status_code, other.content) == (404, missing.content)
 
 
 async def test_mcp_search_results_carry_the_receipt(
