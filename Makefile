@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TOOLS  := $(VENV)/tools
 export DO_NOT_TRACK := 1
 export UNSTRUCTURED_DISABLE_NOTICE := 1
 export HF_HUB_OFFLINE := 1
@@ -22,6 +23,9 @@ $(STAMP): pyproject.toml client/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	# Imported by unstructured's PDF path; its own dependency pins would pull torch + CUDA.
 	$(BIN)/python -m pip install --quiet --no-deps unstructured-inference==1.6.14
+	# A client generator the tests drive, in a venv of its own (it pins typer below ours).
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet openapi-python-client==0.29.1
 	touch $(STAMP)
 
 run: venv

@@ -7,13 +7,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import services, tracing
-from api.http import handlers
+from api import services, tracing, version
+from api.http import handlers, openapi
 from api.http.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from api.http.routes import (
     act_as,
     admin,
     audit,
+    docs,
     documents,
     health,
     jobs,
@@ -31,6 +32,13 @@ from retrieval.embed import Embedder
 from tenancy import keys as tenancy_keys
 
 log = logging.getLogger("enclave")
+
+VERSION = version.VERSION
+DESCRIPTION = """Tenant-isolated retrieval with exact citations.
+
+Authenticate with `Authorization: Bearer <key>`: the key decides the tenant and the role
+(operator, admin, reader). Every error answers `{"error": {"code", "message"}}`.
+Interactive docs: `/docs` (Swagger UI) and `/redoc`; the same tools over MCP at `/mcp`."""
 
 
 def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None) -> FastAPI:
@@ -57,17 +65,34 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
 
     app = FastAPI(
         title="Enclave",
-        version="1.0.0",
-        description="Tenant-isolated retrieval with exact citations.",
+        version=VERSION,
+        description=DESCRIPTION,
         lifespan=lifespan,
         telemetry=tracing.FASTAPI_TELEMETRY,
+        docs_url=None,  # served by `routes.docs`, with no CDN
+        redoc_url=None,
+        generate_unique_id_function=openapi.operation_id,
     )
     handlers.install(app)
+    openapi.install(app)
     app.add_middleware(BodyLimitMiddleware, upload_bytes=int(config.max_request_mb * 1024 * 1024))
     app.add_middleware(MetricsMiddleware, metrics=lambda: _metrics(app))
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    routers = (health, tenants, keys, act_as, documents, sources, jobs, search, audit, tools, admin)
+    routers = (
+        docs,
+        health,
+        tenants,
+        keys,
+        act_as,
+        documents,
+        sources,
+        jobs,
+        search,
+        audit,
+        tools,
+        admin,
+    )
     for module in routers:
         app.include_router(module.router)
     app.router.routes.append(mcp.route("/mcp"))

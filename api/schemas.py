@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from enclave_client import tools
 from enclave_client.models import MAX_INT as MAX_INT
-from enclave_client.models import AccessIn, Input, Mode, Output, SearchFilter, Tag
+from enclave_client.models import AccessIn, Input, Mode, Output, Role, SearchFilter, Tag
 from retrieval.points import IndexFilter
 from retrieval.search import SearchRequest
 from tenancy import access, keys
@@ -86,7 +86,7 @@ class KeyIn(Input):
 
 class KeyOut(Output):
     id: uuid.UUID
-    role: str
+    role: Role
     name: str
     prefix: str
     created_at: datetime
@@ -146,11 +146,25 @@ def domain_access(given: AccessIn | None) -> access.Access | None:
 
 
 class SearchIn(Input):
-    query: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-    top_k: int = Field(5, ge=1, le=50)
-    mode: Mode = "hybrid"
-    filter: SearchFilter = Field(default_factory=SearchFilter)
-    rerank: bool = False
+    """A search of the caller's tenant, trimmed to what the caller may read."""
+
+    query: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
+    ] = Field(description="What to find, in natural language.", examples=["parental leave"])
+    top_k: int = Field(5, ge=1, le=50, description="How many passages at most.")
+    mode: Mode = Field(
+        "hybrid",
+        description="`hybrid` (dense and BM25 fused by rank), `dense` (embeddings) or "
+        "`sparse` (BM25 keywords).",
+    )
+    filter: SearchFilter = Field(
+        default_factory=SearchFilter, description="Conditions every hit must meet."
+    )
+    rerank: bool = Field(
+        False,
+        description="Re-rank the candidates with a cross-encoder, when the server has one "
+        "(else 422 `rerank_unavailable`).",
+    )
 
 
 def search_request(body: SearchIn | tools.SearchArgs) -> SearchRequest:
@@ -176,7 +190,7 @@ class AuditEventOut(Output):
     seq: int
     at: datetime
     key_id: uuid.UUID | None
-    role: str | None
+    role: Role | None
     action: str
     targets: list[str]
     outcome: str
@@ -201,7 +215,7 @@ class AuditVerification(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: Literal["ok", "ready", "not_ready"]
     checks: dict[str, str] = Field(default_factory=dict)
 
 

@@ -18,6 +18,10 @@ class JobStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+# A settled job changes no more (its documents may still be erased or replaced later).
+SETTLED = frozenset({JobStatus.DONE, JobStatus.FAILED})
+
+
 @dataclass(frozen=True)
 class JobView:
     """A job with its documents and counts."""

@@ -1,6 +1,8 @@
 """Citations: where a chunk came from, to the character."""
 
+import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -24,6 +26,8 @@ class Citation:
     char_end: int
     chunk_sha256: str
     document_sha256: str
+    utf16_start: int
+    utf16_end: int
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form (ids as strings)."""
@@ -45,6 +49,8 @@ def cite(chunk: Chunk, document: Document) -> Citation:
         char_end=chunk.char_end,
         chunk_sha256=chunk.sha256,
         document_sha256=document.sha256,
+        utf16_start=chunk.utf16_start,
+        utf16_end=chunk.utf16_end,
     )
 
 
@@ -61,6 +67,8 @@ CITATION_COLUMNS = (
     Chunk.char_end,
     Chunk.sha256.label("chunk_sha256"),
     Document.sha256.label("document_sha256"),
+    Chunk.utf16_start,
+    Chunk.utf16_end,
 )
 _FIELDS = tuple(f.name for f in fields(Citation))
 
@@ -68,6 +76,22 @@ _FIELDS = tuple(f.name for f in fields(Citation))
 def cite_row(row: RowMapping) -> Citation:
     """The citation in a row selected with `CITATION_COLUMNS`."""
     return Citation(**{name: row[name] for name in _FIELDS})
+
+
+def utf16_offsets(text: str, offsets: Iterable[int]) -> dict[int, int]:
+    """Each code-point offset of `text` as a UTF-16 offset (JavaScript's string indices): one
+    more unit for every character beyond the Basic Multilingual Plane before it."""
+    wanted = sorted(set(offsets))
+    if _ASTRAL.search(text) is None:
+        return {offset: offset for offset in wanted}
+    found, extra, previous = {}, 0, 0
+    for offset in wanted:
+        extra += len(_ASTRAL.findall(text, previous, offset))
+        found[offset], previous = offset + extra, offset
+    return found
+
+
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
 def get_chunk(scope: Scope, chunk_id: uuid.UUID) -> tuple[Chunk, Citation]:

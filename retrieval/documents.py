@@ -14,6 +14,7 @@ from typing import Protocol
 from sqlalchemy import ColumnElement, func
 from sqlalchemy.orm import undefer
 
+from retrieval import citations
 from retrieval.models import Chunk, Document, DocumentAccess, DocumentStatus, DocumentTag
 from retrieval.points import PAYLOAD_VERSION, point_id
 from tenancy.access import Access, document_tokens
@@ -239,8 +240,10 @@ def ready(scope: Scope, doc: Document, indexed: Indexed) -> list[uuid.UUID]:
     if doc.status == DocumentStatus.SUPERSEDED:  # a newer version earlier in the batch won
         return [doc.id]
     scope.delete(Chunk, Chunk.document_id == doc.id)
+    spans = [(p.char_start, p.char_end) for p in indexed.chunks]
+    utf16 = citations.utf16_offsets(indexed.text, [o for span in spans for o in span])
     for passage in indexed.chunks:
-        scope.add(_chunk_row(doc, passage))
+        scope.add(_chunk_row(doc, passage, utf16))
     doc.text, doc.chunk_count, doc.page_count = (
         indexed.text,
         len(indexed.chunks),
@@ -251,7 +254,7 @@ def ready(scope: Scope, doc: Document, indexed: Indexed) -> list[uuid.UUID]:
     return _supersede(scope, doc)
 
 
-def _chunk_row(doc: Document, passage: Passage) -> Chunk:
+def _chunk_row(doc: Document, passage: Passage, utf16: dict[int, int]) -> Chunk:
     return Chunk(
         id=point_id(doc.id, passage.ordinal),
         document_id=doc.id,
@@ -259,6 +262,8 @@ def _chunk_row(doc: Document, passage: Passage) -> Chunk:
         text=passage.text,
         char_start=passage.char_start,
         char_end=passage.char_end,
+        utf16_start=utf16[passage.char_start],
+        utf16_end=utf16[passage.char_end],
         page_start=passage.page_start,
         page_end=passage.page_end,
         section=passage.section,

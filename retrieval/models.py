@@ -167,6 +167,9 @@ class Chunk(TenantOwned, Base):
     text: Mapped[str] = mapped_column(Text)
     char_start: Mapped[int]
     char_end: Mapped[int]
+    # The same span in UTF-16 code units (JavaScript string indices).
+    utf16_start: Mapped[int] = mapped_column(server_default="0")
+    utf16_end: Mapped[int] = mapped_column(server_default="0")
     page_start: Mapped[int | None]
     page_end: Mapped[int | None]
     section: Mapped[str | None] = mapped_column(Text)

@@ -171,6 +171,16 @@ _API_ONLY = [
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
     (b"cache-control", b"no-store"),
 ]
+# The docs pages run their own scripts only (no inline script, no other origin); Swagger UI
+# and ReDoc set inline styles, ReDoc starts a worker from a blob.
+_DOCS_ONLY = [
+    (
+        b"content-security-policy",
+        b"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        b"img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
+        b"worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    ),
+]
 
 
 class SecurityHeadersMiddleware:
@@ -184,8 +194,8 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        docs = scope["path"].startswith(("/docs", "/redoc", "/openapi.json"))
-        extra = _SECURITY_HEADERS + ([] if docs else _API_ONLY)
+        docs = scope["path"].startswith(("/docs", "/redoc"))
+        extra = _SECURITY_HEADERS + (_DOCS_ONLY if docs else _API_ONLY)
 
         async def send_hardened(message: Message) -> None:
             if message["type"] == "http.response.start":

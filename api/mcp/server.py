@@ -20,6 +20,7 @@ from mcp_types import (
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
+from api import version
 from enclave_client import tools
 from enclave_client.models import ChunkOut, DocumentList, SearchOut
 
@@ -93,7 +94,7 @@ def build(backend: Backend) -> Server[Any]:
     dispatcher = Dispatcher(backend)
     return Server(
         "enclave",
-        version="1.0.0",
+        version=version.VERSION,
         instructions=INSTRUCTIONS,
         on_list_tools=dispatcher.list_tools,
         on_call_tool=dispatcher.call_tool,

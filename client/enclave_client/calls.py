@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import httpx
+from httpx_retries import Retry
 from pydantic import BaseModel
 
 from enclave_client.models import (
     DocumentList,
+    JobOut,
     ManifestEntry,
     Mode,
     SearchFilter,
@@ -86,6 +88,36 @@ def search(query: str, top_k: int, mode: Mode, flt: Filter, rerank: bool) -> Cal
 
 def get(path: str, model: type[M]) -> Call[M]:
     return Call("GET", path, model_of(model))
+
+
+def delete(path: str, model: type[M]) -> Call[M]:
+    return Call("DELETE", path, model_of(model))
+
+
+LONG_POLL_S = 30.0  # one long poll's wait; the server allows up to 60
+SETTLED = frozenset({"done", "failed"})
+
+
+def job(job_id: Id, wait: float) -> Call[JobOut]:
+    """GET /v1/jobs/{id}, long-polled for `wait` seconds; the read timeout covers the wait."""
+    options: dict[str, Any] = {"params": {"wait": round(wait, 3)}} if wait > 0 else {}
+    if wait > 0:
+        options["timeout"] = httpx.Timeout(30.0, read=wait + 30.0)
+    return Call("GET", f"/v1/jobs/{job_id}", model_of(JobOut), options)
+
+
+def retry(retries: int) -> Retry:
+    """Retry what the server refused without doing it: 429 (after its `Retry-After`), 502,
+    503 and 504, and connection failures, with exponential backoff. Every method: a refused
+    Enclave request changed nothing, and uploads are idempotent (same bytes, same document)."""
+    return Retry(
+        total=retries,
+        allowed_methods=["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "POST", "PATCH"],
+        status_forcelist=[429, 502, 503, 504],
+        backoff_factor=0.5,
+        respect_retry_after_header=True,
+        max_backoff_wait=60.0,
+    )
 
 
 def headers(key: str) -> dict[str, str]:

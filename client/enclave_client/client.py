@@ -1,11 +1,13 @@
 """A typed Python client of the HTTP API, sync (`Client`) and async (`AsyncClient`)."""
 
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
+from httpx_retries import RetryTransport
 
 from enclave_client import calls
 from enclave_client.calls import Call, EnclaveError, Filter, Id
@@ -16,6 +18,7 @@ from enclave_client.models import (
     JobOut,
     ManifestEntry,
     Mode,
+    Receipt,
     SearchOut,
     SearchReplay,
     SourceList,
@@ -39,13 +42,15 @@ class Client:
         key: str,
         *,
         timeout: float = 120.0,
+        retries: int = 3,
         transport: httpx.BaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self._http = httpx.Client(
             base_url=url.rstrip("/"),
-            headers=calls.headers(key),
+            headers={**calls.headers(key), **(headers or {})},
             timeout=timeout,
-            transport=transport,
+            transport=RetryTransport(transport or httpx.HTTPTransport(), calls.retry(retries)),
         )
 
     def __enter__(self) -> Self:
@@ -77,9 +82,24 @@ class Client:
         """Upload files from disk as (path, name to send)."""
         return self.upload([(name, path.read_bytes()) for path, name in paths], **options)
 
-    def job(self, job_id: Id) -> JobOut:
-        """A job's progress."""
-        return self._send(calls.get(f"/v1/jobs/{job_id}", JobOut))
+    def job(self, job_id: Id, *, wait: float = 0) -> JobOut:
+        """A job's progress; with `wait` (up to 60 s), once it settles or `wait` passes."""
+        return self._send(calls.job(job_id, wait))
+
+    def wait_for_job(self, job_id: Id, *, timeout: float = 600) -> JobOut:
+        """The job once it is `done` or `failed`; TimeoutError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            job = self.job(job_id, wait=max(0.0, min(calls.LONG_POLL_S, left)))
+            if job.status in calls.SETTLED:
+                return job
+            if left <= 0:
+                raise TimeoutError(f"job {job_id} is still {job.status} after {timeout:g} s")
+
+    def delete_document(self, document_id: Id) -> Receipt:
+        """Erase a document (every version's text, chunks, vectors and file): the receipt."""
+        return self._send(calls.delete(f"/v1/documents/{document_id}", Receipt))
 
     def document(self, document_id: Id) -> DocumentOut:
         """A document's metadata and status."""
@@ -158,13 +178,15 @@ class AsyncClient:
         key: str,
         *,
         timeout: float = 120.0,
+        retries: int = 3,
         transport: httpx.AsyncBaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(
             base_url=url.rstrip("/"),
-            headers=calls.headers(key),
+            headers={**calls.headers(key), **(headers or {})},
             timeout=timeout,
-            transport=transport,
+            transport=RetryTransport(transport or httpx.AsyncHTTPTransport(), calls.retry(retries)),
         )
 
     async def __aenter__(self) -> Self:
@@ -192,9 +214,24 @@ class AsyncClient:
         """Upload (name, bytes) pairs; names may carry a relative path."""
         return await self._send(calls.upload(files, tags, external_id))
 
-    async def job(self, job_id: Id) -> JobOut:
-        """A job's progress."""
-        return await self._send(calls.get(f"/v1/jobs/{job_id}", JobOut))
+    async def job(self, job_id: Id, *, wait: float = 0) -> JobOut:
+        """A job's progress; with `wait` (up to 60 s), once it settles or `wait` passes."""
+        return await self._send(calls.job(job_id, wait))
+
+    async def wait_for_job(self, job_id: Id, *, timeout: float = 600) -> JobOut:
+        """The job once it is `done` or `failed`; TimeoutError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            job = await self.job(job_id, wait=max(0.0, min(calls.LONG_POLL_S, left)))
+            if job.status in calls.SETTLED:
+                return job
+            if left <= 0:
+                raise TimeoutError(f"job {job_id} is still {job.status} after {timeout:g} s")
+
+    async def delete_document(self, document_id: Id) -> Receipt:
+        """Erase a document (every version's text, chunks, vectors and file): the receipt."""
+        return await self._send(calls.delete(f"/v1/documents/{document_id}", Receipt))
 
     async def document(self, document_id: Id) -> DocumentOut:
         """A document's metadata and status."""

@@ -11,6 +11,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 Mode = Literal["hybrid", "dense", "sparse"]
+DocumentStatus = Literal["queued", "processing", "ready", "failed", "superseded", "erasing"]
+JobStatus = Literal["queued", "running", "done", "failed"]
+Role = Literal["operator", "admin", "reader"]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 
 
@@ -53,35 +56,88 @@ class Output(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+class ErrorDetail(BaseModel):
+    code: str = Field(description="A stable snake_case code to branch on.", examples=["not_found"])
+    message: str = Field(description="What went wrong, for a human.", examples=["not found"])
+
+
+class ErrorOut(BaseModel):
+    """Every error answer of the API."""
+
+    error: ErrorDetail
+
+
 class SearchFilter(Input):
-    document_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
-    tags: list[Tag] = Field(default_factory=list, max_length=50)
-    media_types: list[Annotated[str, StringConstraints(max_length=128)]] = Field(
-        default_factory=list, max_length=20
+    """Narrows a search; every given condition must hold (an empty list is no condition)."""
+
+    document_ids: list[uuid.UUID] = Field(
+        default_factory=list, max_length=100, description="Only these documents."
     )
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+    tags: list[Tag] = Field(
+        default_factory=list, max_length=50, description="Documents with any of these tags."
+    )
+    media_types: list[Annotated[str, StringConstraints(max_length=128)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Documents of these detected media types.",
+        examples=[["application/pdf"]],
+    )
+    created_after: datetime | None = Field(None, description="Uploaded at or after.")
+    created_before: datetime | None = Field(None, description="Uploaded before.")
 
 
 class CitationOut(BaseModel):
-    document_id: uuid.UUID
-    filename: str
-    version: int
-    page_start: int | None
-    page_end: int | None
-    section: str | None
-    char_start: int
-    char_end: int
-    chunk_sha256: str
-    document_sha256: str
+    """Where a hit's text is, exactly: `GET /v1/documents/{document_id}/text` sliced at
+    `[char_start:char_end]` (code points) equals the hit's text."""
+
+    document_id: uuid.UUID = Field(description="The cited document (this version).")
+    filename: str = Field(description="The file's name at upload.", examples=["handbook.pdf"])
+    version: int = Field(description="The document's version, from 1.", examples=[1])
+    page_start: int | None = Field(
+        description="First page (slide, sheet), when the format has pages."
+    )
+    page_end: int | None = Field(description="Last page, when the format has pages.")
+    section: str | None = Field(description="The nearest title above the text, if any.")
+    char_start: int = Field(
+        description="Start in the document's text, in Unicode code points (Python str "
+        "indices), inclusive.",
+        examples=[1042],
+    )
+    char_end: int = Field(
+        description="End in the document's text, in Unicode code points, exclusive.",
+        examples=[1876],
+    )
+    utf16_start: int = Field(
+        description="The same start in UTF-16 code units (JavaScript string indices).",
+        examples=[1042],
+    )
+    utf16_end: int = Field(
+        description="The same end in UTF-16 code units (JavaScript string indices).",
+        examples=[1876],
+    )
+    chunk_sha256: str = Field(description="SHA-256 (hex) of the hit's text, UTF-8.")
+    document_sha256: str = Field(description="SHA-256 (hex) of the original file's bytes.")
 
 
 class SearchHit(BaseModel):
-    rank: int
-    score: float
-    chunk_id: uuid.UUID
-    text: str
+    rank: int = Field(description="1 for the best hit.", examples=[1])
+    score: float = Field(
+        description="The ranking score of the mode (fused rank score for hybrid); compare "
+        "within one search only.",
+        examples=[0.83],
+    )
+    chunk_id: uuid.UUID = Field(description="The passage (GET /v1/chunks/{chunk_id}).")
+    text: str = Field(description="The passage, exactly as cited.")
     citation: CitationOut
+
+
+class ReplayedCitation(CitationOut):
+    utf16_start: int | None = Field(  # type: ignore[assignment]
+        None, description="UTF-16 start; null in searches recorded before version 0.2."
+    )
+    utf16_end: int | None = Field(  # type: ignore[assignment]
+        None, description="UTF-16 end; null in searches recorded before version 0.2."
+    )
 
 
 class ReplayedHit(BaseModel):
@@ -93,12 +149,14 @@ class ReplayedHit(BaseModel):
     )
     deleted: bool = False
     withheld: bool = Field(False, description="The caller may no longer read this document.")
-    citation: CitationOut
+    citation: ReplayedCitation
 
 
 class SearchOut(BaseModel):
-    search_id: uuid.UUID
-    results: list[SearchHit]
+    search_id: uuid.UUID = Field(
+        description="This search's record (GET /v1/searches/{search_id} and its receipt)."
+    )
+    results: list[SearchHit] = Field(description="Best first; at most top_k.")
     receipt: str | None = Field(
         None,
         description="A compact JWS (EdDSA) over what this search showed: verify it offline "
@@ -115,7 +173,7 @@ class SearchReplay(BaseModel):
     search_id: uuid.UUID
     results: list[ReplayedHit]
     query: str
-    mode: str
+    mode: Mode
     top_k: int
     filter: dict[str, Any]
     created_at: datetime
@@ -150,7 +208,7 @@ class DocumentOut(Output):
     size_bytes: int
     version: int
     external_id: str | None
-    status: str
+    status: DocumentStatus
     chunk_count: int
     page_count: int | None
     tags: list[str]
@@ -167,15 +225,19 @@ class DocumentList(BaseModel):
 
 
 class UploadedDocument(BaseModel):
-    id: uuid.UUID
-    filename: str
-    status: str
-    duplicate: bool
+    id: uuid.UUID = Field(description="The document (GET /v1/documents/{id}).")
+    filename: str = Field(description="The file's name (its path in the upload).")
+    status: DocumentStatus = Field(description="`queued` until its job indexes it.")
+    duplicate: bool = Field(
+        description="The same bytes were already in the tenant: no new copy, no new job work."
+    )
 
 
 class UploadOut(BaseModel):
-    job_id: uuid.UUID
-    documents: list[UploadedDocument]
+    job_id: uuid.UUID = Field(
+        description="Follow the indexing with GET /v1/jobs/{job_id} (`?wait=` long-polls)."
+    )
+    documents: list[UploadedDocument] = Field(description="One per file, in upload order.")
 
 
 class Progress(BaseModel):
@@ -187,13 +249,16 @@ class Progress(BaseModel):
 class JobDocument(BaseModel):
     id: uuid.UUID
     filename: str
-    status: str
-    error: str | None
+    status: DocumentStatus
+    error: str | None = Field(description="Why it failed, for a failed document.")
 
 
 class JobOut(BaseModel):
     id: uuid.UUID
-    status: str
+    status: JobStatus = Field(
+        description="`done` once every document settled (some may have failed); `failed` "
+        "when all failed."
+    )
     progress: Progress
     documents: list[JobDocument]
     created_at: datetime

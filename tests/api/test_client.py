@@ -115,3 +115,67 @@ async def test_async_client_uploads_and_follows_the_job(app: FastAPI, world: Wor
     assert job.status == "done"
     assert "reception" in text
     assert [d.id for d in tagged.documents] == [uploaded.documents[0].id]
+
+
+def test_a_refused_call_is_retried_after_its_retry_after() -> None:
+    answers = [
+        httpx.Response(
+            429,
+            headers={"Retry-After": "1"},
+            json={"error": {"code": "rate_limited", "message": "slow"}},
+        ),
+        httpx.Response(
+            503,
+            headers={"Retry-After": "0"},
+            json={"error": {"code": "storage_unavailable", "message": "x"}},
+        ),
+        httpx.Response(200, json={"search_id": str(uuid.uuid4()), "results": []}),
+    ]
+    sent: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(time.monotonic())
+        return answers[len(sent) - 1]
+
+    with Client("http://enclave.test", "k", transport=httpx.MockTransport(handler)) as client:
+        found = client.search("anything")
+    assert found.results == []
+    assert len(sent) == 3
+    assert sent[1] - sent[0] >= 1.0  # it waited as told
+
+
+def test_retries_give_up_with_the_servers_error() -> None:
+    def handler(_request: httpx.Request) -> httpx.Response:
+        body = {"error": {"code": "rate_limited", "message": "slow down"}}
+        return httpx.Response(429, headers={"Retry-After": "0"}, json=body)
+
+    with (
+        Client(
+            "http://enclave.test", "k", retries=2, transport=httpx.MockTransport(handler)
+        ) as client,
+        pytest.raises(EnclaveError) as refused,
+    ):
+        client.search("anything")
+    assert (refused.value.status, refused.value.code) == (429, "rate_limited")
+
+
+async def test_wait_for_job_returns_the_settled_job(live_url: str, world: World) -> None:
+    with Client(live_url, world.a.keys.admin) as client:
+        job = client.wait_for_job(world.a.job_id, timeout=30)
+        assert job.status == "done"
+        with pytest.raises(EnclaveError) as foreign:
+            client.wait_for_job(world.b.job_id, timeout=5)
+    assert foreign.value.status == 404
+    async with AsyncClient(live_url, world.a.keys.admin) as aclient:
+        assert (await aclient.wait_for_job(world.a.job_id)).status == "done"
+
+
+async def test_delete_document_returns_its_receipt(live_url: str, world: World) -> None:
+    with Client(live_url, world.a.keys.admin) as client:
+        receipt = client.delete_document(world.a.document_id)
+        assert receipt.erased
+        assert receipt.documents == 1
+        assert receipt.chunks >= 1
+        with pytest.raises(EnclaveError) as gone:
+            client.document(world.a.document_id)
+    assert gone.value.status == 404

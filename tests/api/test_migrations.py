@@ -65,3 +65,22 @@ def _an_old_document(connection: Connection) -> None:
         params |= {name: str(uuid.UUID(value)) for name, value in ids.items()}
     for statement in statements:
         connection.execute(text(statement), params)
+
+
+def test_utf16_offsets_are_filled_in_for_chunks_indexed_before(database_url: str) -> None:
+    """0010 gives old chunks their UTF-16 span: equal to the code points, or shifted by each
+    character beyond the BMP before it."""
+    engine = make_engine(database_url)
+    config = migrate.config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0004")
+        _an_old_document(connection)
+        command.upgrade(config, "0009")
+        connection.execute(text("UPDATE documents SET text = :t"), {"t": "😀😀x"})
+        connection.execute(text("UPDATE chunks SET char_start = 2, char_end = 3"))
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        span = connection.execute(text("SELECT utf16_start, utf16_end FROM chunks")).one()
+    engine.dispose()
+    assert tuple(span) == (4, 5)

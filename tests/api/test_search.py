@@ -220,3 +220,30 @@ async def test_equal_scores_come_back_in_chunk_id_order(
     assert len(hits) == 3
     assert len({h["score"] for h in hits}) == 1
     assert [h["chunk_id"] for h in hits] == sorted(h["chunk_id"] for h in hits)
+
+
+async def test_utf16_offsets_slice_the_hit_as_javascript_would(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    keys = await make_tenant(client, "Emoji Inc")
+    text = (
+        "😀 Rocket launch notes 🚀.\n\n" + "The 🚀 rocket section cites emoji ✨ code 𝄞 here. " * 40
+    )
+    job = await ingest(client, services, keys.admin, [("emoji.txt", text.encode())])
+    assert job["status"] == "done", job
+    found = await search(client, keys.reader, "rocket section cites emoji")
+    hits = found.json()["results"]
+    assert hits
+    document_id = hits[0]["citation"]["document_id"]
+    full = (await client.get(f"/v1/documents/{document_id}/text", headers=auth(keys.reader))).text
+    units = full.encode("utf-16-le")
+    shifted = 0
+    for hit in hits:
+        citation = hit["citation"]
+        start, end = citation["utf16_start"], citation["utf16_end"]
+        assert units[2 * start : 2 * end].decode("utf-16-le") == hit["text"]
+        assert full[citation["char_start"] : citation["char_end"]] == hit["text"]
+        shifted += start != citation["char_start"]
+    assert shifted  # the emoji before the hits moved them in UTF-16
+    chunk = await client.get(f"/v1/chunks/{hits[0]['chunk_id']}", headers=auth(keys.reader))
+    assert chunk.json()["citation"]["utf16_start"] == hits[0]["citation"]["utf16_start"]

@@ -136,7 +136,19 @@ def get_document_text(document_id: uuid.UUID, ctx: ReaderCtx) -> PlainTextRespon
     return PlainTextResponse(text)
 
 
-@router.get("/{document_id}/content", name="document.content")
+@router.get(
+    "/{document_id}/content",
+    name="document.content",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The bytes, with the media type detected at upload.",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        }
+    },
+)
 def get_document_content(document_id: uuid.UUID, ctx: ReaderCtx, services: ServicesDep) -> Response:
     """The original bytes, as uploaded."""
     row, data = blobs.original(ctx.scope, services.blobs, document_id)

@@ -23,7 +23,11 @@ def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Health)
+@router.get(
+    "/readyz",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "A dependency does not answer."}},
+)
 def readyz(services: ServicesDep) -> JSONResponse:
     """Each dependency answers; 503 until all do."""
     checks = {
@@ -48,7 +52,11 @@ def jwks(services: ServicesDep) -> dict[str, list[dict[str, str]]]:
     return services.signing.jwks()
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}}},
+)
 def metrics(services: ServicesDep) -> Response:
     """Prometheus exposition (no tenant ids in any label)."""
     return Response(services.metrics.exposition(), media_type=CONTENT_TYPE)

@@ -1,28 +1,56 @@
-"""Job routes: ingestion progress."""
+"""Job routes: ingestion progress, now, long-polled, or streamed."""
 
 import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
 
-from api.http.deps import AdminCtx
-from enclave_client.models import JobDocument, JobOut, Progress
-from ingest import jobs
+from api import progress
+from api.http.deps import AdminCtx, ServicesDep
+from enclave_client.models import JobOut
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
+Wait = Annotated[
+    float,
+    Query(
+        ge=0,
+        le=60,
+        description="Long poll: answer once the job is `done` or `failed`, or after this many "
+        "seconds, whichever comes first (0: at once).",
+    ),
+]
+
 
 @router.get("/{job_id}", name="job.read")
-def get_job(job_id: uuid.UUID, ctx: AdminCtx) -> JobOut:
+async def get_job(job_id: uuid.UUID, ctx: AdminCtx, wait: Wait = 0) -> JobOut:
     """Progress of an upload's ingestion and the status of each of its documents."""
-    view = jobs.get_job(ctx.scope, job_id)
-    ctx.record([str(job_id)])
-    return JobOut(
-        id=view.job.id,
-        status=view.status,
-        progress=Progress(total=view.total, done=view.done, failed=view.failed),
-        documents=[
-            JobDocument(id=d.id, filename=d.filename, status=d.status, error=d.error)
-            for d in view.documents
-        ],
-        created_at=view.job.created_at,
-    )
+    return await progress.job(ctx, job_id, wait=wait)
+
+
+@router.get(
+    "/{job_id}/events",
+    name="job.events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Server-Sent Events: `progress` with the job (JobOut JSON) at once "
+            "and on each change, then `done` with the settled job; the stream then ends.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def job_events(job_id: uuid.UUID, ctx: AdminCtx, services: ServicesDep) -> StreamingResponse:
+    """Follow a job's progress as Server-Sent Events until it settles."""
+    await progress.job(ctx, job_id)  # a missing job is a 404 before the stream starts
+    stream = _events(progress.changes(services, ctx, job_id))
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+
+
+async def _events(changes: AsyncIterator[JobOut]) -> AsyncIterator[str]:
+    async for job in changes:
+        name = "done" if job.status in ("done", "failed") else "progress"
+        yield f"event: {name}\ndata: {job.model_dump_json()}\n\n"

@@ -1,0 +1,79 @@
+"""/docs and /redoc work offline: real Chromium (Debian's, driven by Playwright) loads them
+with every non-loopback request refused, and sees the operations."""
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Page, Route, sync_playwright
+
+from api.settings import Settings
+from tests.conftest import OPERATOR_KEY
+from tests.live import serve
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data = tmp_path_factory.mktemp("docs") / "data"
+    with serve(Settings(data_dir=data, operator_key=OPERATOR_KEY, parse_isolation="thread")) as url:
+        yield url
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed (.ci/run installs Debian's package)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield browser.new_page(viewport={"width": 1280, "height": 900})
+        finally:
+            browser.close()
+
+
+def _offline(page: Page) -> list[str]:
+    """Refuse every request that leaves the machine; the list says which were tried."""
+    refused: list[str] = []
+
+    def route(route: Route) -> None:
+        host = urlsplit(route.request.url).hostname or ""
+        if route.request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", route)
+    return refused
+
+
+def test_swagger_ui_shows_every_operation_and_the_authorize_button(page: Page, live: str) -> None:
+    refused = _offline(page)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{live}/docs")
+    page.wait_for_selector("#operations-search-search", timeout=30_000)
+    assert page.locator(".opblock").count() >= 40
+    assert page.locator("button.authorize").count() == 1
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "docs-swagger.png"))
+    assert (refused, errors) == ([], [])
+
+
+def test_redoc_renders_the_reference(page: Page, live: str) -> None:
+    _offline(page)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{live}/redoc")
+    page.get_by_text("Tenant-isolated retrieval with exact citations.").wait_for(timeout=30_000)
+    assert page.get_by_role("heading", name="Search the caller's documents").count() >= 1
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "docs-redoc.png"))
+    assert errors == []
