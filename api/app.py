@@ -19,6 +19,7 @@ from api.http.routes import (
     health,
     jobs,
     keys,
+    operators,
     search,
     sources,
     tenants,
@@ -29,7 +30,7 @@ from api.metrics import Metrics, MetricsMiddleware
 from api.ops import migrate
 from api.settings import Settings
 from retrieval.embed import Embedder
-from tenancy import keys as tenancy_keys
+from tenancy import operators as operator_keys
 
 log = logging.getLogger("enclave")
 
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         docs,
         health,
         tenants,
+        operators,
         keys,
         act_as,
         documents,
@@ -106,7 +108,7 @@ def _metrics(app: FastAPI) -> Metrics | None:
 
 def _bootstrap_operator(built: services.Services) -> None:
     with built.sessions.begin() as session:
-        new_key = tenancy_keys.ensure_operator_key(session, built.settings.operator_key)
+        new_key = operator_keys.ensure(session, built.settings.operator_key)
     if new_key:
         # Printed once: only its hash is stored.
         print(

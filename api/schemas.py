@@ -84,6 +84,10 @@ class KeyIn(Input):
         )
 
 
+class OperatorKeyIn(Input):
+    name: Name
+
+
 class KeyOut(Output):
     id: uuid.UUID
     role: Role

@@ -57,7 +57,7 @@ def issue(scope: Scope, spec: KeySpec) -> IssuedKey:
     """Store a new admin or reader key of the scope's tenant (hashed); return it once in clear."""
     _check(spec)
     clear = generate_key()
-    row = _row(clear, spec.role, spec.name, spec.expires_at)
+    row = new_row(clear, spec.role, spec.name, spec.expires_at)
     if spec.identity is not None:
         row.user, row.groups = spec.identity.user, list(spec.identity.groups)
     row.delegate = spec.delegate
@@ -75,7 +75,7 @@ def _check(spec: KeySpec) -> None:
         raise InvalidRequest("a delegate key names its user per request: give no user or groups")
 
 
-def _row(clear: str, role: Role, name: str, expires_at: datetime | None) -> ApiKey:
+def new_row(clear: str, role: Role, name: str, expires_at: datetime | None) -> ApiKey:
     return ApiKey(
         role=role.value,
         name=name,
@@ -89,16 +89,6 @@ def issue_for_tenant(session: Session, tenant_id: uuid.UUID, spec: KeySpec) -> I
     """The operator's way to issue a tenant's key: NotFound for a tenant that does not exist."""
     tenant = tenants.get(session, tenant_id)
     return issue(Scope(session, TenantId(tenant.id)), spec)
-
-
-@system.wide("operator keys belong to no tenant")
-def issue_operator_key(session: Session, *, name: str, key: str | None = None) -> IssuedKey:
-    """Store a new operator key (hashed; `key` to choose it) and return it once in clear."""
-    clear = key if key is not None else generate_key()
-    row = _row(clear, Role.OPERATOR, name, None)
-    session.add(row)
-    session.flush()
-    return IssuedKey(row=row, key=clear)
 
 
 def authenticate(session: Session, key: str | None) -> Principal:
@@ -171,20 +161,3 @@ def tenant_role(value: str) -> Role:
     if role not in TENANT_ROLES:
         raise InvalidRequest("role must be admin or reader")
     return role
-
-
-def ensure_operator_key(session: Session, configured: str | None) -> str | None:
-    """Make sure an operator key exists; return a newly generated one (to print once)."""
-    if configured:
-        if session.execute(_by_hash(), {"digest": hash_key(configured)}).first() is None:
-            issue_operator_key(session, name="configured", key=configured)
-        return None
-    if _operator_keys(session):
-        return None
-    return issue_operator_key(session, name="bootstrap").key
-
-
-@system.wide("operator keys belong to no tenant")
-def _operator_keys(session: Session) -> list[ApiKey]:
-    query = select(ApiKey).where(ApiKey.role == Role.OPERATOR.value, ApiKey.revoked_at.is_(None))
-    return list(session.scalars(query))

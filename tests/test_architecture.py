@@ -43,8 +43,8 @@ REVIEWED = frozenset(
         "tenancy.audit.heads",
         "tenancy.audit._verify_system",
         "tenancy.keys._by_hash",
-        "tenancy.keys._operator_keys",
-        "tenancy.keys.issue_operator_key",
+        "tenancy.operators.issue",
+        "tenancy.operators.list_all",
     }
 )
 

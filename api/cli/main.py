@@ -14,15 +14,39 @@ import typer
 from api.cli import audit as audit_cli
 from api.cli import backup as backup_cli
 from api.cli import receipt as receipt_cli
+from api.cli import remote
 
 app = typer.Typer(
     help="Enclave: tenant-isolated retrieval with exact citations.", no_args_is_help=True
 )
+app.add_typer(remote.tenants_app, name="tenants")
+app.add_typer(remote.keys_app, name="keys")
+app.add_typer(remote.operator_app, name="operator-keys")
+app.add_typer(remote.documents_app, name="documents")
+app.command("search")(remote.search)
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(receipt_cli.receipt_app, name="receipt")
 app.add_typer(receipt_cli.signing_app, name="signing-key")
 app.command("backup")(backup_cli.backup)
 app.command("restore")(backup_cli.restore)
+
+
+def _version(given: bool) -> None:
+    if given:
+        from api.version import VERSION
+
+        typer.echo(f"enclave {VERSION}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Enclave: tenant-isolated retrieval with exact citations."""
+
 
 GETTING_STARTED = """\
 Enclave is serving on {url}  (data in {data_dir})
@@ -233,5 +257,16 @@ def config(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: a failure a user can fix is one line, not a traceback."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        app(standalone_mode=True)
+    except OperationalError as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
+        typer.echo(
+            f"error: the database is unavailable ({reason}). Run from the folder that holds "
+            "./data, or set ENCLAVE_DATA_DIR or ENCLAVE_DATABASE_URL.",
+            err=True,
+        )
+        raise SystemExit(2) from None

@@ -36,6 +36,9 @@ ENDPOINTS: list[tuple[str, str, frozenset[str]]] = [
     ("DELETE", "/v1/documents/{missing}", frozenset({"admin"})),
     ("DELETE", "/v1/keys/{missing}", frozenset({"admin"})),
     ("DELETE", "/v1/tenants/{missing}", frozenset({"operator"})),
+    ("GET", "/v1/operator/keys", frozenset({"operator"})),
+    ("DELETE", "/v1/operator/keys/{missing}", frozenset({"operator"})),
+    ("GET", "/v1/jobs/{job}/events", frozenset({"admin"})),
 ]
 
 BODIES = {

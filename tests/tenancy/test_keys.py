@@ -1,16 +1,17 @@
 """Keys: stored hashed, shown once, revocable, expiring; operator keys have no tenant."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tenancy import keys, tenants
+from tenancy import keys, operators, tenants
 from tenancy.db import utcnow
-from tenancy.errors import InvalidRequest, NotFound, Unauthenticated
+from tenancy.errors import Conflict, InvalidRequest, NotFound, Unauthenticated
 from tenancy.ids import TenantId
-from tenancy.models import ApiKey
+from tenancy.models import ApiKey, AuditEvent
 from tenancy.roles import Role
 from tenancy.scope import Scope
 
@@ -61,16 +62,45 @@ def test_a_tenant_cannot_revoke_another_tenants_key(db: Session) -> None:
 
 
 def test_operator_keys_have_no_tenant_and_tenant_keys_need_one(db: Session) -> None:
-    operator = keys.issue_operator_key(db, name="x")
+    operator = operators.issue(db, name="x")
     assert keys.authenticate(db, operator.key).tenant_id is None
     with pytest.raises(InvalidRequest):
         keys.issue(Scope(db, _tenant(db)), keys.KeySpec(role=Role.OPERATOR, name="x"))
 
 
 def test_operator_key_is_generated_once_or_taken_from_configuration(db: Session) -> None:
-    generated = keys.ensure_operator_key(db, None)
+    generated = operators.ensure(db, None)
     assert generated is not None
-    assert keys.ensure_operator_key(db, None) is None
+    assert operators.ensure(db, None) is None
     assert keys.authenticate(db, generated).role is Role.OPERATOR
-    assert keys.ensure_operator_key(db, "my-configured-operator-key") is None
+    assert operators.ensure(db, "my-configured-operator-key") is None
     assert keys.authenticate(db, "my-configured-operator-key").role is Role.OPERATOR
+
+
+def test_a_new_configured_key_revokes_the_one_it_replaces(db: Session) -> None:
+    assert operators.ensure(db, "first-configured-operator-key") is None
+    other = operators.issue(db, name="break-glass")
+    assert operators.ensure(db, "second-configured-operator-key") is None
+    with pytest.raises(Unauthenticated):
+        keys.authenticate(db, "first-configured-operator-key")
+    assert keys.authenticate(db, "second-configured-operator-key").role is Role.OPERATOR
+    assert keys.authenticate(db, other.key).role is Role.OPERATOR  # not configured: kept
+    assert operators.ensure(db, "second-configured-operator-key") is None  # same: nothing
+    events = db.scalars(select(AuditEvent).where(AuditEvent.tenant_id.is_(None))).all()
+    rotations = [e for e in events if e.action == "operator_key.configured"]
+    assert len(rotations) == 2
+    assert len(rotations[1].details["revoked"]) == 1
+
+
+def test_the_last_usable_operator_key_cannot_be_revoked(db: Session) -> None:
+    first = operators.issue(db, name="one")
+    second = operators.issue(db, name="two")
+    operators.revoke(db, first.row.id)
+    with pytest.raises(Conflict):
+        operators.revoke(db, second.row.id)
+    assert keys.authenticate(db, second.key).role is Role.OPERATOR
+    with pytest.raises(NotFound):
+        operators.revoke(db, uuid.uuid4())
+    tenant_key = keys.issue(Scope(db, _tenant(db)), keys.KeySpec(role=Role.ADMIN, name="a"))
+    with pytest.raises(NotFound):  # a tenant's key is not an operator key
+        operators.revoke(db, tenant_key.row.id)

@@ -1,0 +1,86 @@
+"""Operator keys: they belong to no tenant, so every path here is system-wide.
+
+`ENCLAVE_OPERATOR_KEY` names the key the service starts with; changing it revokes the key it
+replaces (audited on the system chain). Operators list, issue and revoke keys; the last
+usable operator key cannot be revoked, so the service never locks its operators out.
+"""
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tenancy import audit, system
+from tenancy.db import utcnow
+from tenancy.errors import Conflict, NotFound
+from tenancy.keys import IssuedKey, generate_key, hash_key, new_row
+from tenancy.models import ApiKey
+from tenancy.roles import Role
+
+CONFIGURED = "configured"  # the name of the key ENCLAVE_OPERATOR_KEY sets
+_STARTUP = audit.Actor(None, "startup")
+
+
+@system.wide("operator keys belong to no tenant")
+def issue(session: Session, *, name: str, key: str | None = None) -> IssuedKey:
+    """Store a new operator key (hashed; `key` to choose it) and return it once in clear."""
+    clear = key if key is not None else generate_key()
+    row = new_row(clear, Role.OPERATOR, name, None)
+    session.add(row)
+    session.flush()
+    return IssuedKey(row=row, key=clear)
+
+
+@system.wide("operator keys belong to no tenant")
+def list_all(session: Session) -> list[ApiKey]:
+    """Every operator key, newest first, revoked ones included."""
+    query = select(ApiKey).where(ApiKey.role == Role.OPERATOR.value)
+    return list(session.scalars(query.order_by(ApiKey.created_at.desc())))
+
+
+def usable(session: Session) -> list[ApiKey]:
+    """The operator keys that authenticate."""
+    return [k for k in list_all(session) if k.revoked_at is None]
+
+
+def revoke(session: Session, key_id: uuid.UUID) -> ApiKey:
+    """Revoke an operator key: NotFound for any other id, Conflict for the last usable one."""
+    row = next((k for k in list_all(session) if k.id == key_id), None)
+    if row is None:
+        raise NotFound("key")
+    if row.revoked_at is None:
+        if [k.id for k in usable(session)] == [row.id]:
+            raise Conflict("the last operator key cannot be revoked: issue another first")
+        row.revoked_at = utcnow()
+        session.flush()
+    return row
+
+
+def ensure(session: Session, configured: str | None) -> str | None:
+    """Make sure an operator key exists; return a newly generated one (to print once).
+
+    A configured key that is new replaces (revokes) the configured key before it."""
+    if configured:
+        if _by_digest(session, hash_key(configured)) is None:
+            _rotate(session, issue(session, name=CONFIGURED, key=configured))
+        return None
+    if usable(session):
+        return None
+    return issue(session, name="bootstrap").key
+
+
+def _rotate(session: Session, issued: IssuedKey) -> None:
+    replaced = [k for k in usable(session) if k.name == CONFIGURED and k.id != issued.row.id]
+    for key in replaced:
+        key.revoked_at = utcnow()
+    session.flush()
+    entry = audit.Entry(
+        action="operator_key.configured",
+        targets=[str(issued.row.id)],
+        details={"revoked": [str(k.id) for k in replaced], "prefix": issued.row.prefix},
+    )
+    audit.record(session, None, _STARTUP, entry)
+
+
+def _by_digest(session: Session, digest: str) -> ApiKey | None:
+    return next((k for k in list_all(session) if k.key_hash == digest), None)
