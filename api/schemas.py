@@ -173,7 +173,7 @@ class SearchIn(Input):
 
 def search_request(body: SearchIn | tools.SearchArgs) -> SearchRequest:
     """The domain's search request from the HTTP body or the MCP tool's arguments."""
-    flt = body.filter if isinstance(body, SearchIn) else body.filters
+    flt = body.filter
     return SearchRequest(
         query=body.query,
         top_k=body.top_k,

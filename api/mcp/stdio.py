@@ -27,7 +27,7 @@ class Remote:
 
     async def search(self, caller: Request | None, args: tools.SearchArgs) -> SearchOut:
         """POST /v1/search."""
-        flt = args.filters.model_dump(mode="json", exclude_defaults=True)
+        flt = args.filter.model_dump(mode="json", exclude_defaults=True)
         return await _relay(
             self._client.search(args.query, top_k=args.top_k, mode=args.mode, filter=flt)
         )

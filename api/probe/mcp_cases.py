@@ -63,7 +63,7 @@ def mcp_tools(
             "query": victim.canary,
             "mode": mode,
             "top_k": 50,
-            "filters": {"document_ids": [victim.ids["document"]]},
+            "filter": {"document_ids": [victim.ids["document"]]},
         }
         yield Probe(
             f"mcp search {mode} for other tenant",
@@ -86,7 +86,7 @@ def mcp_tools(
         hint,
         _tool_error("invalid_arguments"),
     )
-    raw = rpc("search", {"query": "x", "filters": {"must": [{"key": "tenant_id"}]}})
+    raw = rpc("search", {"query": "x", "filter": {"must": [{"key": "tenant_id"}]}})
     yield Probe(
         "mcp raw Qdrant filter",
         "POST",

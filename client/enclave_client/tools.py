@@ -69,9 +69,25 @@ class SearchArgs(Args):
         description="hybrid: best default; sparse: exact words, codes, names; "
         "dense: meaning and paraphrases.",
     )
-    filters: Filters = Field(
+    filter: Filters = Field(
         default_factory=Filters, description="Optional limits; all given limits apply together."
     )
+    filters: Filters | None = Field(
+        None,
+        deprecated=True,
+        description="Deprecated (until 0.3): the old name of `filter`, as REST names it.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_filter(cls, data: Any) -> Any:
+        """`filters` is read as `filter` (it stays unset); giving both is ambiguous."""
+        if isinstance(data, dict) and "filters" in data:
+            if "filter" in data:
+                raise ValueError("give `filter` only (`filters` is its deprecated name)")
+            data = {**data, "filter": data["filters"]}
+            del data["filters"]
+        return data
 
 
 class GetChunkArgs(Args):
@@ -107,7 +123,7 @@ that does not exist, or that this key cannot see, answers not_found."""
 LIST_DOCUMENTS_DESCRIPTION = """\
 List the documents this key can search, newest first: id, filename, media_type, status \
 (only "ready" documents are searchable), tags, page and chunk counts, upload time. Use a \
-document's `id` in search filters.document_ids to search inside it. When `next_offset` is \
+document's `id` in search filter.document_ids to search inside it. When `next_offset` is \
 not null, call again with that offset for the next page."""
 
 

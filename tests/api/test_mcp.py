@@ -73,7 +73,7 @@ async def test_tools_are_listed_with_strict_schemas(app: FastAPI, world: World) 
     search = listed["search"].input_schema["properties"]
     assert (search["top_k"]["minimum"], search["top_k"]["maximum"]) == (1, 50)
     assert search["mode"]["enum"] == ["hybrid", "dense", "sparse"]
-    assert set(search["filters"]["properties"]) == {
+    assert set(search["filter"]["properties"]) == {
         "document_ids",
         "tags",
         "media_types",
@@ -120,14 +120,28 @@ async def test_search_filters_apply(app: FastAPI, world: World) -> None:
     async with connect(app, world.a.keys.reader) as client:
         kept = await client.call_tool(
             "search",
-            {"query": "handbook", "filters": {"document_ids": [world.a.document_id]}},
+            {"query": "handbook", "filter": {"document_ids": [world.a.document_id]}},
         )
         elsewhere = await client.call_tool(
             "search",
-            {"query": "handbook", "filters": {"document_ids": [world.b.document_id]}},
+            {"query": "handbook", "filter": {"document_ids": [world.b.document_id]}},
         )
     assert body(kept)["results"]
     assert body(elsewhere)["results"] == []
+
+
+async def test_the_deprecated_filters_name_still_filters_for_a_release(
+    app: FastAPI, world: World
+) -> None:
+    only_b = {"document_ids": [world.b.document_id]}
+    async with connect(app, world.a.keys.reader) as client:
+        old_name = await client.call_tool("search", {"query": "handbook", "filters": only_b})
+        both = await client.call_tool(
+            "search", {"query": "handbook", "filter": {}, "filters": only_b}
+        )
+    assert body(old_name)["results"] == []  # applied, not ignored
+    assert both.is_error
+    assert "give `filter` only" in body(both)["error"]["message"]
 
 
 async def test_get_chunk_of_another_tenant_answers_like_a_missing_one(
@@ -185,8 +199,8 @@ async def test_tools_reject_unknown_and_invalid_arguments(app: FastAPI, world: W
 
 async def test_an_error_names_the_offending_argument(app: FastAPI, world: World) -> None:
     async with connect(app, world.a.keys.reader) as client:
-        result = await client.call_tool("search", {"query": "x", "filters": {"tenant": "b"}})
-    assert body(result)["error"]["message"] == "filters.tenant: Extra inputs are not permitted"
+        result = await client.call_tool("search", {"query": "x", "filter": {"tenant": "b"}})
+    assert body(result)["error"]["message"] == "filter.tenant: Extra inputs are not permitted"
 
 
 async def test_an_unknown_tool_is_a_protocol_error(app: FastAPI, world: World) -> None:

@@ -19,14 +19,16 @@ async def test_issue_list_and_revoke_operator_keys(client: httpx.AsyncClient) ->
     issued = await client.post("/v1/operator/keys", json={"name": "break-glass"}, headers=OP)
     assert issued.status_code == 201, issued.text
     second = issued.json()
-    assert second["role"] == "operator" and second["key"].startswith("ek_")
+    assert second["role"] == "operator"
+    assert second["key"].startswith("ek_")
     listed = (await client.get("/v1/operator/keys", headers=OP)).json()
     assert {k["name"] for k in listed} >= {"configured", "break-glass"}
     assert all("key" not in k and "key_hash" not in k for k in listed)
     first = next(k for k in listed if k["name"] == "configured")
 
     revoked = await client.delete(f"/v1/operator/keys/{first['id']}", headers=auth(second["key"]))
-    assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+    assert revoked.status_code == 200
+    assert revoked.json()["revoked_at"]
     assert (await client.get("/v1/tenants", headers=OP)).status_code == 401  # on its next call
     last = await client.delete(f"/v1/operator/keys/{second['id']}", headers=auth(second["key"]))
     assert last.status_code == 409
@@ -48,8 +50,7 @@ async def test_a_tenant_key_is_no_operator_key(client: httpx.AsyncClient) -> Non
 
 
 async def _started(settings: Settings) -> FastAPI:
-    app = create_app(settings, embedder=HashingEmbedder())
-    return app
+    return create_app(settings, embedder=HashingEmbedder())
 
 
 async def test_changing_the_configured_key_revokes_the_old_one(

@@ -34,7 +34,8 @@ async def test_search_parameters_match_the_mcp_tool(client: httpx.AsyncClient) -
     assert search["parameters"]["required"] == ["query"]
     assert (properties["top_k"]["minimum"], properties["top_k"]["maximum"]) == (1, 50)
     assert properties["mode"]["enum"] == ["hybrid", "dense", "sparse"]
-    assert properties["filters"]["additionalProperties"] is False
+    assert properties["filter"]["additionalProperties"] is False
+    assert properties["filters"]["deprecated"] is True
     assert "tenant" not in str(search).lower()
 
 

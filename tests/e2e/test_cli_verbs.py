@@ -85,7 +85,8 @@ def test_an_operator_and_an_admin_work_from_the_shell(live: str) -> None:
     documents = _run(live, admin["key"], "documents", "list")["documents"]
     assert [d["filename"] for d in documents] == ["cafe.txt"]
     receipt = _run(live, admin["key"], "documents", "delete", documents[0]["id"])
-    assert receipt["erased"] and receipt["documents"] == 1
+    assert receipt["erased"]
+    assert receipt["documents"] == 1
 
     revoked = _run(live, admin["key"], "keys", "revoke", reader["id"])
     assert revoked["revoked_at"]

@@ -22,7 +22,7 @@ def search_tool(url: str, key: str, *, timeout: float = 120.0) -> Tool[Any]:
     """`search`: cited passages from the key's tenant."""
 
     async def call(client: AsyncClient, args: tools.SearchArgs) -> BaseModel:
-        flt = args.filters.model_dump(mode="json", exclude_defaults=True)
+        flt = args.filter.model_dump(mode="json", exclude_defaults=True)
         return await client.search(args.query, top_k=args.top_k, mode=args.mode, filter=flt)
 
     return _tool(tools.SEARCH, call, url, key, timeout)
