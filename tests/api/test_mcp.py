@@ -257,3 +257,12 @@ async def test_a_revoked_key_stops_working_on_the_next_call(
         assert revoked.status_code == 200, revoked.text
         with pytest.raises(MCPError):
             await mcp.call_tool("search", {"query": "handbook"})
+
+
+async def test_the_server_reports_the_package_version(app: FastAPI, world: World) -> None:
+    from importlib import metadata
+
+    async with connect(app, world.a.keys.reader) as client:
+        info = client.server_info
+    assert info is not None
+    assert (info.name, info.version) == ("enclave", metadata.version("enclave-search"))
