@@ -4,7 +4,7 @@ The transactions they open and close are described once, in `api.transaction`.
 """
 
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
@@ -56,6 +56,15 @@ def get_principal(request: Request, session: SessionDep, services: ServicesDep) 
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def authenticates(route: F) -> F:
+    """Mark a route that authenticates in its own body (`api.calling`) instead of through
+    `get_principal`: its OpenAPI operation still says it needs a key."""
+    route.__dict__["authenticates"] = True
+    return route
 
 
 def require(*roles: Role) -> Callable[..., Awaitable[Context]]:

@@ -137,7 +137,9 @@ def _api_routes(app: FastAPI) -> Iterator[RouteContext]:
 def _complete(operation: dict[str, Any], route: RouteContext) -> None:
     if operation.get("description"):  # the docstring, not the route's name
         operation["summary"] = summary(operation["description"])
-    authenticated = _calls(route.dependant, deps.get_principal)
+    authenticated = _calls(route.dependant, deps.get_principal) or bool(
+        getattr(route.endpoint, "authenticates", False)
+    )
     if authenticated:
         operation["security"] = [{BEARER: []}, {BEARER: [], ACT_AS: []}]
     responses = operation.setdefault("responses", {})

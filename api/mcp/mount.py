@@ -13,13 +13,12 @@ from typing import Any, TypeVar
 import anyio.to_thread
 from mcp.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from api import calls, errors, identity, transaction
+from api import calling, calls, errors
 from api.mcp import server
 from api.schemas import search_request
 from api.services import Services
@@ -29,12 +28,13 @@ from enclave_client.models import ChunkOut, DocumentList, SearchOut
 from retrieval.documents import DocumentQuery
 from retrieval.models import DocumentStatus
 from tenancy.errors import RateLimited
-from tenancy.roles import Principal, Role
+from tenancy.roles import Role
 
 log = logging.getLogger("enclave.mcp")
 
 T = TypeVar("T")
 Work = Callable[[Context, Services], T]
+READERS = (Role.ADMIN, Role.READER)
 
 # The audit actions of the HTTP routes these tools share, so the audit log reads the same.
 SEARCH, CHUNK_READ, DOCUMENT_LIST, CONNECT = "search", "chunk.read", "document.list", "mcp.connect"
@@ -65,34 +65,10 @@ async def _call(caller: Request | None, action: str, work: Work[T]) -> T:
     if caller is None:
         raise server.ToolFailure("unauthenticated", "no API key")
     try:
-        return await anyio.to_thread.run_sync(_transaction, caller, action, work)
+        return await anyio.to_thread.run_sync(calling.run, caller, action, READERS, work)
     except Exception as exc:
         status, code = errors.lookup(exc)
         raise server.ToolFailure(code, _message(exc, status)) from exc
-
-
-def _transaction(request: Request, action: str, work: Work[T]) -> T:
-    """One request's transactions (see `api.transaction`): the key's principal, the role
-    check, the work, the commit; a failure of a known caller is audited."""
-    built = identity.services_of(request)
-    with built.sessions() as session:
-        principal = _principal(request, session, built)
-        ctx = Context(
-            session, principal, identity.request_id(request), action, built.anchorer.noted
-        )
-        failed = lambda exc: transaction.audit_failure(ctx, errors.lookup(exc)[1])  # noqa: E731
-        with transaction.committed(session, failed):
-            principal.require(Role.ADMIN, Role.READER)
-            return work(ctx, built)
-
-
-def _principal(request: Request, session: Session, built: Services) -> Principal:
-    """The principal `/mcp` admitted this HTTP request with, else the key's."""
-    # Once per HTTP request, as in the HTTP API: a key is checked and rate limited once.
-    admitted = getattr(request.state, "principal", None)
-    if isinstance(admitted, Principal):
-        return admitted
-    return identity.principal(request, session, built)  # audits a bad key itself
 
 
 def _message(exc: Exception, status: int) -> str:
@@ -165,7 +141,7 @@ async def _run(
 
 async def _admit(request: Request) -> JSONResponse | None:
     try:
-        await anyio.to_thread.run_sync(_transaction, request, CONNECT, _nothing)
+        await anyio.to_thread.run_sync(calling.run, request, CONNECT, READERS, _nothing)
     except Exception as exc:
         return _refusal(exc)
     return None

@@ -1,0 +1,45 @@
+"""A request's whole blocking part in one worker thread: the key's principal and its rate
+limits, the role check, the work, the commit (the transactions of `api.transaction`); the
+failure of a known caller is audited.
+
+The MCP tools run this way, and so does the HTTP search route, the hot path: there, FastAPI's
+dependencies would hand the request from thread to thread three times (session, principal,
+route) for what is one blocking sequence.
+"""
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+
+from api import errors, identity, transaction
+from api.services import Services
+from api.transaction import Context
+from tenancy.roles import Principal, Role
+
+T = TypeVar("T")
+Work = Callable[[Context, Services], T]
+
+
+def run(request: Request, action: str, roles: tuple[Role, ...], work: Work[T]) -> T:
+    """Authenticate, check the role, do `work`, commit; roll back and audit on failure."""
+    built = identity.services_of(request)
+    with built.sessions() as session:
+        principal = _principal(request, session, built)
+        ctx = Context(
+            session, principal, identity.request_id(request), action, built.anchorer.noted
+        )
+        failed = lambda exc: transaction.audit_failure(ctx, errors.lookup(exc)[1])  # noqa: E731
+        with transaction.committed(session, failed):
+            principal.require(*roles)
+            return work(ctx, built)
+
+
+def _principal(request: Request, session: Session, built: Services) -> Principal:
+    """The principal a middleware already admitted this HTTP request with (`/mcp` does),
+    else the key's: a key is checked and rate limited once per HTTP request."""
+    admitted = getattr(request.state, "principal", None)
+    if isinstance(admitted, Principal):
+        return admitted
+    return identity.principal(request, session, built)  # audits a bad key itself
