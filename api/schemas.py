@@ -155,11 +155,12 @@ class SearchIn(Input):
     query: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
     ] = Field(description="What to find, in natural language.", examples=["parental leave"])
-    top_k: int = Field(5, ge=1, le=50, description="How many passages at most.")
+    top_k: int = Field(5, ge=1, le=50, description="How many passages at most.", examples=[5])
     mode: Mode = Field(
         "hybrid",
         description="`hybrid` (dense and BM25 fused by rank), `dense` (embeddings) or "
         "`sparse` (BM25 keywords).",
+        examples=["hybrid"],
     )
     filter: SearchFilter = Field(
         default_factory=SearchFilter, description="Conditions every hit must meet."
@@ -168,6 +169,7 @@ class SearchIn(Input):
         False,
         description="Re-rank the candidates with a cross-encoder, when the server has one "
         "(else 422 `rerank_unavailable`).",
+        examples=[False],
     )
 
 

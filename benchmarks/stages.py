@@ -45,6 +45,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.table import Table
 
@@ -156,7 +157,28 @@ def _serve(data_dir: Path, tenant: Any, clients: int, opts: Any) -> tuple[int, A
         while not stats.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(0.2)
-    return clients, cell, json.loads(stats.read_text())
+        totals = json.loads(stats.read_text())
+        totals["healthz"] = _healthz_rate(server.url, clients, opts.requests)
+    return clients, cell, totals
+
+
+def _healthz_rate(url: str, clients: int, requests: int) -> float:
+    """GET /healthz per second with `clients` clients, on the same server: the framework's
+    ceiling, to compare a search with."""
+    per_client = max(1, requests // clients)
+
+    def one() -> None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            for _ in range(per_client):
+                http.get("/healthz").raise_for_status()
+
+    threads = [threading.Thread(target=one) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return per_client * clients / (time.perf_counter() - started)
 
 
 def _table(rows: list[tuple[int, Any, dict[str, Any]]]) -> Table:
@@ -182,6 +204,18 @@ def _table(rows: list[tuple[int, Any, dict[str, Any]]]) -> Table:
     table.add_row("client p50 latency", *_pairs(p50s, p50s))
     rates = [len(cell.latencies) / cell.wall_s for _, cell, _ in rows]
     table.add_row("throughput, searches/s", *[x for r in rates for x in (f"{r:.1f}", "")])
+    floors = [
+        (totals["embed query"][1] + totals["index query"][1]) * 1000 / searches[i]
+        for i, (_, _, totals) in enumerate(rows)
+    ]
+    table.add_row("p50 / floor (embed + index query)", *[
+        x for p, f in zip(p50s, floors, strict=True) for x in (f"{p / f:.2f}", "")
+    ])  # fmt: skip
+    health = [totals["healthz"] for _, _, totals in rows]
+    table.add_row("/healthz, requests/s", *[x for h in health for x in (f"{h:.0f}", "")])
+    table.add_row("searches / healthz", *[
+        x for r, h in zip(rates, health, strict=True) for x in (f"{r / h:.3f}", "")
+    ])  # fmt: skip
     return table
 
 

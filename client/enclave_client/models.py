@@ -71,10 +71,16 @@ class SearchFilter(Input):
     """Narrows a search; every given condition must hold (an empty list is no condition)."""
 
     document_ids: list[uuid.UUID] = Field(
-        default_factory=list, max_length=100, description="Only these documents."
+        default_factory=list,
+        max_length=100,
+        description="Only these documents.",
+        examples=[["0b6f8a52-3c4d-4e1f-9a7b-2c5d8e9f0a1b"]],
     )
     tags: list[Tag] = Field(
-        default_factory=list, max_length=50, description="Documents with any of these tags."
+        default_factory=list,
+        max_length=50,
+        description="Documents with any of these tags.",
+        examples=[["hr", "policy"]],
     )
     media_types: list[Annotated[str, StringConstraints(max_length=128)]] = Field(
         default_factory=list,
@@ -82,22 +88,31 @@ class SearchFilter(Input):
         description="Documents of these detected media types.",
         examples=[["application/pdf"]],
     )
-    created_after: datetime | None = Field(None, description="Uploaded at or after.")
-    created_before: datetime | None = Field(None, description="Uploaded before.")
+    created_after: datetime | None = Field(
+        None, description="Uploaded at or after.", examples=["2026-01-01T00:00:00Z"]
+    )
+    created_before: datetime | None = Field(
+        None, description="Uploaded before.", examples=["2027-01-01T00:00:00Z"]
+    )
 
 
 class CitationOut(BaseModel):
     """Where a hit's text is, exactly: `GET /v1/documents/{document_id}/text` sliced at
     `[char_start:char_end]` (code points) equals the hit's text."""
 
-    document_id: uuid.UUID = Field(description="The cited document (this version).")
+    document_id: uuid.UUID = Field(
+        description="The cited document (this version).",
+        examples=["0b6f8a52-3c4d-4e1f-9a7b-2c5d8e9f0a1b"],
+    )
     filename: str = Field(description="The file's name at upload.", examples=["handbook.pdf"])
     version: int = Field(description="The document's version, from 1.", examples=[1])
     page_start: int | None = Field(
-        description="First page (slide, sheet), when the format has pages."
+        description="First page (slide, sheet), when the format has pages.", examples=[3]
     )
-    page_end: int | None = Field(description="Last page, when the format has pages.")
-    section: str | None = Field(description="The nearest title above the text, if any.")
+    page_end: int | None = Field(description="Last page, when the format has pages.", examples=[3])
+    section: str | None = Field(
+        description="The nearest title above the text, if any.", examples=["Parental leave"]
+    )
     char_start: int = Field(
         description="Start in the document's text, in Unicode code points (Python str "
         "indices), inclusive.",
@@ -115,8 +130,14 @@ class CitationOut(BaseModel):
         description="The same end in UTF-16 code units (JavaScript string indices).",
         examples=[1876],
     )
-    chunk_sha256: str = Field(description="SHA-256 (hex) of the hit's text, UTF-8.")
-    document_sha256: str = Field(description="SHA-256 (hex) of the original file's bytes.")
+    chunk_sha256: str = Field(
+        description="SHA-256 (hex) of the hit's text, UTF-8.",
+        examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
+    )
+    document_sha256: str = Field(
+        description="SHA-256 (hex) of the original file's bytes.",
+        examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
+    )
 
 
 class SearchHit(BaseModel):
@@ -126,8 +147,14 @@ class SearchHit(BaseModel):
         "within one search only.",
         examples=[0.83],
     )
-    chunk_id: uuid.UUID = Field(description="The passage (GET /v1/chunks/{chunk_id}).")
-    text: str = Field(description="The passage, exactly as cited.")
+    chunk_id: uuid.UUID = Field(
+        description="The passage (GET /v1/chunks/{chunk_id}).",
+        examples=["5d2c6b1e-8f3a-4c7d-9e0f-1a2b3c4d5e6f"],
+    )
+    text: str = Field(
+        description="The passage, exactly as cited.",
+        examples=["Parental leave is sixteen weeks at full pay."],
+    )
     citation: CitationOut
 
 
@@ -154,13 +181,15 @@ class ReplayedHit(BaseModel):
 
 class SearchOut(BaseModel):
     search_id: uuid.UUID = Field(
-        description="This search's record (GET /v1/searches/{search_id} and its receipt)."
+        description="This search's record (GET /v1/searches/{search_id} and its receipt).",
+        examples=["7e1d2c3b-4a5f-4e6d-8c7b-9a0f1e2d3c4b"],
     )
     results: list[SearchHit] = Field(description="Best first; at most top_k.")
     receipt: str | None = Field(
         None,
         description="A compact JWS (EdDSA) over what this search showed: verify it offline "
         "with the keys at /.well-known/jwks.json (`enclave receipt verify`).",
+        examples=["eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiJ9.eyJzZWFyY2hfaWQiOiIuLi4ifQ.c2ln"],
     )
 
 
@@ -225,17 +254,26 @@ class DocumentList(BaseModel):
 
 
 class UploadedDocument(BaseModel):
-    id: uuid.UUID = Field(description="The document (GET /v1/documents/{id}).")
-    filename: str = Field(description="The file's name (its path in the upload).")
-    status: DocumentStatus = Field(description="`queued` until its job indexes it.")
+    id: uuid.UUID = Field(
+        description="The document (GET /v1/documents/{id}).",
+        examples=["0b6f8a52-3c4d-4e1f-9a7b-2c5d8e9f0a1b"],
+    )
+    filename: str = Field(
+        description="The file's name (its path in the upload).", examples=["handbook.pdf"]
+    )
+    status: DocumentStatus = Field(
+        description="`queued` until its job indexes it.", examples=["queued"]
+    )
     duplicate: bool = Field(
-        description="The same bytes were already in the tenant: no new copy, no new job work."
+        description="The same bytes were already in the tenant: no new copy, no new job work.",
+        examples=[False],
     )
 
 
 class UploadOut(BaseModel):
     job_id: uuid.UUID = Field(
-        description="Follow the indexing with GET /v1/jobs/{job_id} (`?wait=` long-polls)."
+        description="Follow the indexing with GET /v1/jobs/{job_id} (`?wait=` long-polls).",
+        examples=["3a4b5c6d-7e8f-4a0b-9c1d-2e3f4a5b6c7d"],
     )
     documents: list[UploadedDocument] = Field(description="One per file, in upload order.")
 

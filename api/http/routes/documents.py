@@ -36,11 +36,13 @@ def upload_documents(
         Form(
             description='JSON: {"tags": [...], "external_id": "..." (one file), "files": '
             '[{"path": "...", "external_id": "..."}, ...] (one per file, in order), "access": '
-            '{"users": [...], "groups": [...]} (omit: everyone in the tenant)}'
+            '{"users": [...], "groups": [...]} (omit: everyone in the tenant)}',
+            examples=['{"tags": ["hr"], "access": {"groups": ["hr"]}}'],
         ),
     ] = None,
 ) -> UploadOut:
-    """Upload documents; they are indexed in the background (poll the job)."""
+    """Upload documents; they are indexed in the background (follow the job: `GET
+    /v1/jobs/{job_id}?wait=30` or its `/events`)."""
     settings = services.settings
     if len(files) > settings.max_files_per_upload:
         raise InvalidUpload(f"at most {settings.max_files_per_upload} files per upload")
