@@ -23,15 +23,24 @@ Work = Callable[[Context, Services], T]
 
 
 def run(request: Request, action: str, roles: tuple[Role, ...], work: Work[T]) -> T:
-    """Authenticate, check the role, do `work`, commit; roll back and audit on failure."""
+    """Authenticate, check the role, do `work`, commit; roll back on failure, and audit it
+    once the caller is known (a refused key is audited where it was refused; a refused rate,
+    role or request as the caller's)."""
     built = identity.services_of(request)
     with built.sessions() as session:
-        principal = _principal(request, session, built)
-        ctx = Context(
-            session, principal, identity.request_id(request), action, built.anchorer.noted
-        )
-        failed = lambda exc: transaction.audit_failure(ctx, errors.lookup(exc)[1])  # noqa: E731
+
+        def failed(exc: Exception) -> None:
+            known = getattr(request.state, "principal", None)
+            if isinstance(known, Principal):
+                noted = built.anchorer.noted
+                ctx = Context(session, known, identity.request_id(request), action, noted)
+                transaction.audit_failure(ctx, errors.lookup(exc)[1])
+
         with transaction.committed(session, failed):
+            principal = _principal(request, session, built)
+            ctx = Context(
+                session, principal, identity.request_id(request), action, built.anchorer.noted
+            )
             principal.require(*roles)
             return work(ctx, built)
 

@@ -67,8 +67,8 @@ CITATION_COLUMNS = (
     Chunk.char_end,
     Chunk.sha256.label("chunk_sha256"),
     Document.sha256.label("document_sha256"),
-    Chunk.utf16_start,
-    Chunk.utf16_end,
+    (Chunk.char_start + Chunk.utf16_shift_start).label("utf16_start"),
+    (Chunk.char_end + Chunk.utf16_shift_end).label("utf16_end"),
 )
 _FIELDS = tuple(f.name for f in fields(Citation))
 

@@ -167,9 +167,22 @@ class Chunk(TenantOwned, Base):
     text: Mapped[str] = mapped_column(Text)
     char_start: Mapped[int]
     char_end: Mapped[int]
-    # The same span in UTF-16 code units (JavaScript string indices).
-    utf16_start: Mapped[int] = mapped_column(server_default="0")
-    utf16_end: Mapped[int] = mapped_column(server_default="0")
+    # The same span in UTF-16 code units (JavaScript string indices) is char_start/char_end
+    # plus these: the characters beyond the BMP before each end (0 for most documents, so
+    # adding the columns rewrote no row).
+    utf16_shift_start: Mapped[int] = mapped_column(server_default="0")
+    utf16_shift_end: Mapped[int] = mapped_column(server_default="0")
+
+    @property
+    def utf16_start(self) -> int:
+        """The start in UTF-16 code units."""
+        return self.char_start + self.utf16_shift_start
+
+    @property
+    def utf16_end(self) -> int:
+        """The end in UTF-16 code units."""
+        return self.char_end + self.utf16_shift_end
+
     page_start: Mapped[int | None]
     page_end: Mapped[int | None]
     section: Mapped[str | None] = mapped_column(Text)

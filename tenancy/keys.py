@@ -139,6 +139,14 @@ def _usable(revoked_at: datetime | None, expires_at: datetime | None) -> bool:
     return expires_at is None or expires_at > utcnow()
 
 
+def check_usable(scope: Scope, key_id: uuid.UUID | None) -> None:
+    """Unauthenticated unless the key is still this tenant's, unrevoked and unexpired (for
+    what outlives a request: an event stream)."""
+    row = scope.find(ApiKey, key_id) if key_id is not None else None
+    if row is None or not _usable(row.revoked_at, row.expires_at):
+        raise Unauthenticated("invalid, revoked or expired API key")
+
+
 def list_keys(scope: Scope) -> list[ApiKey]:
     """The tenant's keys, newest first (hashes never leave this module's callers' schemas)."""
     return scope.all(scope.select(ApiKey).order_by(ApiKey.created_at.desc()))

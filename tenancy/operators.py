@@ -18,6 +18,7 @@ from tenancy.models import ApiKey
 from tenancy.roles import Role
 
 CONFIGURED = "configured"  # the name of the key ENCLAVE_OPERATOR_KEY sets
+BOOTSTRAP = "bootstrap"  # the key generated (and printed once) when none is configured
 _STARTUP = audit.Actor(None, "startup")
 
 
@@ -32,10 +33,12 @@ def issue(session: Session, *, name: str, key: str | None = None) -> IssuedKey:
 
 
 @system.wide("operator keys belong to no tenant")
-def list_all(session: Session) -> list[ApiKey]:
-    """Every operator key, newest first, revoked ones included."""
+def list_all(session: Session, *, lock: bool = False) -> list[ApiKey]:
+    """Every operator key, newest first, revoked ones included (`lock`: FOR UPDATE, so that
+    two revocations cannot both leave the other as the last key)."""
     query = select(ApiKey).where(ApiKey.role == Role.OPERATOR.value)
-    return list(session.scalars(query.order_by(ApiKey.created_at.desc())))
+    query = query.order_by(ApiKey.created_at.desc())
+    return list(session.scalars(query.with_for_update() if lock else query))
 
 
 def usable(session: Session) -> list[ApiKey]:
@@ -45,11 +48,12 @@ def usable(session: Session) -> list[ApiKey]:
 
 def revoke(session: Session, key_id: uuid.UUID) -> ApiKey:
     """Revoke an operator key: NotFound for any other id, Conflict for the last usable one."""
-    row = next((k for k in list_all(session) if k.id == key_id), None)
+    keys = list_all(session, lock=True)
+    row = next((k for k in keys if k.id == key_id), None)
     if row is None:
         raise NotFound("key")
     if row.revoked_at is None:
-        if [k.id for k in usable(session)] == [row.id]:
+        if [k.id for k in keys if k.revoked_at is None] == [row.id]:
             raise Conflict("the last operator key cannot be revoked: issue another first")
         row.revoked_at = utcnow()
         session.flush()
@@ -59,25 +63,35 @@ def revoke(session: Session, key_id: uuid.UUID) -> ApiKey:
 def ensure(session: Session, configured: str | None) -> str | None:
     """Make sure an operator key exists; return a newly generated one (to print once).
 
-    A configured key that is new replaces (revokes) the configured key before it."""
+    A configured key replaces (revokes) the configured or generated key before it, audited;
+    a configured key that was revoked is refused (Conflict): configure a new one."""
     if configured:
-        if _by_digest(session, hash_key(configured)) is None:
-            _rotate(session, issue(session, name=CONFIGURED, key=configured))
+        _configure(session, configured)
         return None
     if usable(session):
         return None
-    return issue(session, name="bootstrap").key
+    return issue(session, name=BOOTSTRAP).key
 
 
-def _rotate(session: Session, issued: IssuedKey) -> None:
-    replaced = [k for k in usable(session) if k.name == CONFIGURED and k.id != issued.row.id]
-    for key in replaced:
-        key.revoked_at = utcnow()
+def _configure(session: Session, configured: str) -> None:
+    found = _by_digest(session, hash_key(configured))
+    if found is not None and found.revoked_at is not None:
+        raise Conflict(
+            "ENCLAVE_OPERATOR_KEY names a revoked operator key: configure a new one "
+            "(it replaces the key before it)"
+        )
+    key = found if found is not None else issue(session, name=CONFIGURED, key=configured).row
+    replaced = [k for k in usable(session) if k.name in (CONFIGURED, BOOTSTRAP) and k.id != key.id]
+    if found is not None and found.name == CONFIGURED and not replaced:
+        return  # the same key as last time: nothing changes
+    key.name = CONFIGURED
+    for old in replaced:
+        old.revoked_at = utcnow()
     session.flush()
     entry = audit.Entry(
         action="operator_key.configured",
-        targets=[str(issued.row.id)],
-        details={"revoked": [str(k.id) for k in replaced], "prefix": issued.row.prefix},
+        targets=[str(key.id)],
+        details={"revoked": [str(k.id) for k in replaced], "new": found is None},
     )
     audit.record(session, None, _STARTUP, entry)
 

@@ -186,7 +186,9 @@ def sync(
 
 @app.command()
 def mcp(
-    url: str = typer.Option("http://127.0.0.1:8000", help="The Enclave server."),
+    url: str = typer.Option(
+        "http://127.0.0.1:8000", envvar="ENCLAVE_URL", help="The Enclave server."
+    ),
     key: str = typer.Option(..., envvar="ENCLAVE_KEY", help="A reader (or admin) key."),
 ) -> None:
     """Serve the MCP tools over stdio, answering from a running Enclave server."""

@@ -12,7 +12,6 @@ from typing import Any, NoReturn
 
 import httpx
 import typer
-from httpx_retries import RetryTransport
 from rich.console import Console
 from rich.table import Table
 
@@ -33,7 +32,7 @@ documents_app = typer.Typer(help="List and erase documents (admin key).", no_arg
 
 def call(url: str, key: str, method: str, path: str, **options: Any) -> Any:
     """One API call: its JSON answer, or a one-line error and exit 1 (refused) / 2 (unreachable)."""
-    transport = RetryTransport(httpx.HTTPTransport(), calls.retry(2))
+    transport = calls.RetryingTransport(httpx.HTTPTransport(), 2)
     headers = calls.headers(key)
     try:
         with httpx.Client(base_url=url, headers=headers, transport=transport, timeout=120) as http:
@@ -42,10 +41,13 @@ def call(url: str, key: str, method: str, path: str, **options: Any) -> Any:
         _fail(f"{exc.status} {exc.code}: {exc.message}", 1)
     except httpx.HTTPError as exc:
         _fail(f"cannot reach {url}: {exc}", 2)
+    except ValueError:  # a 2xx that is not JSON: not an Enclave server at that URL
+        _fail(f"{url} did not answer as an Enclave server does (no JSON)", 2)
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)  # one line, however wide the terminal
+    line = " ".join(message.split())  # one line, however wide the terminal or odd the body
+    typer.echo(f"error: {line}", err=True)
     raise typer.Exit(code)
 
 

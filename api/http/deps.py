@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from api import errors, identity, transaction
@@ -58,13 +60,38 @@ def get_principal(request: Request, session: SessionDep, services: ServicesDep) 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 F = TypeVar("F", bound=Callable[..., Any])
+M = TypeVar("M", bound=BaseModel)
 
 
-def authenticates(route: F) -> F:
+def authenticates(*roles: Role) -> Callable[[F], F]:
     """Mark a route that authenticates in its own body (`api.calling`) instead of through
-    `get_principal`: its OpenAPI operation still says it needs a key."""
-    route.__dict__["authenticates"] = True
-    return route
+    `get_principal`: its OpenAPI operation still says it needs a key, and which roles."""
+
+    def mark(route: F) -> F:
+        route.__dict__["roles"] = roles
+        return route
+
+    return mark
+
+
+# The models of bodies that routes parse themselves, for the OpenAPI document's components.
+BODY_MODELS: dict[str, type[BaseModel]] = {}
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that parses `model` itself (`parse_json`)."""
+    BODY_MODELS[model.__name__] = model
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def parse_json(model: type[M], raw: bytes) -> M:
+    """`model` from a JSON body, or the 422 FastAPI would give for it."""
+    try:
+        return model.model_validate_json(raw or b"null")
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        raise RequestValidationError(errors) from None
 
 
 def require(*roles: Role) -> Callable[..., Awaitable[Context]]:
@@ -77,6 +104,7 @@ def require(*roles: Role) -> Callable[..., Awaitable[Context]]:
             session, principal, request_id(request), route_name(request), built.anchorer.noted
         )
 
+    dependency.__dict__["roles"] = roles  # what the OpenAPI document says of the route
     return dependency
 
 

@@ -38,6 +38,8 @@ async def _domain(request: Request, exc: Exception) -> JSONResponse:
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, tenancy_errors.Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"
+    if status == 503:  # a dependency is down: say when to try again, as the docs promise
+        headers["Retry-After"] = "5"
     return JSONResponse(errors.error_body(code, message), status_code=status, headers=headers)
 
 

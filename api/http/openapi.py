@@ -13,10 +13,12 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
+from pydantic import BaseModel
 
 from api import errors
 from api.http import deps
 from enclave_client.models import ErrorOut
+from tenancy.roles import Role
 
 BEARER = "bearerAuth"
 ACT_AS = "actAs"
@@ -40,6 +42,7 @@ SECURITY_SCHEMES = {
 # Codes the handlers and middleware answer with besides the domain table.
 _HANDLER_CODES: dict[int, tuple[str, ...]] = {
     401: ("unauthenticated",),
+    408: ("request_timeout",),
     404: ("not_found",),
     413: ("payload_too_large",),
     422: ("invalid_request",),
@@ -49,6 +52,7 @@ _HANDLER_CODES: dict[int, tuple[str, ...]] = {
 _MEANING = {
     401: "No key, an unknown, revoked or expired key, or a bad `Enclave-Act-As` assertion.",
     403: "The key's role may not do this.",
+    408: "The request body stopped arriving.",
     404: "Absent, another tenant's, or not readable by the caller: the same answer for each.",
     409: "Conflicts with the current state.",
     413: "Too large: a file, the request body or a quota.",
@@ -62,6 +66,14 @@ _HEADERS = {
     401: {"WWW-Authenticate": "Bearer"},
     429: {"Retry-After": "Seconds to wait before retrying."},
     503: {"Retry-After": "Seconds to wait before retrying."},
+}
+# The code an example shows for each status: the one most calls of that status carry.
+_TYPICAL = {
+    409: "conflict",
+    413: "payload_too_large",
+    422: "invalid_request",
+    429: "rate_limited",
+    503: "storage_unavailable",
 }
 # What an operation can answer beyond what its shape implies (see `_statuses`).
 _EXTRA: dict[str, tuple[int, ...]] = {
@@ -104,6 +116,8 @@ def build(app: FastAPI) -> dict[str, Any]:
     components["securitySchemes"] = SECURITY_SCHEMES
     schemas = components.setdefault("schemas", {})
     schemas.update(_error_schemas())
+    for model in deps.BODY_MODELS.values():
+        schemas.update(_model_schemas(model))
     for route in _api_routes(app):
         for method in route.methods or ():
             operation = schema["paths"][route.path_format][method.lower()]
@@ -137,11 +151,12 @@ def _api_routes(app: FastAPI) -> Iterator[RouteContext]:
 def _complete(operation: dict[str, Any], route: RouteContext) -> None:
     if operation.get("description"):  # the docstring, not the route's name
         operation["summary"] = summary(operation["description"])
-    authenticated = _calls(route.dependant, deps.get_principal) or bool(
-        getattr(route.endpoint, "authenticates", False)
-    )
-    if authenticated:
-        operation["security"] = [{BEARER: []}, {BEARER: [], ACT_AS: []}]
+    roles = _roles(route)
+    authenticated = roles is not None
+    if roles is not None:
+        operation["security"] = [{BEARER: []}]
+        if Role.READER in roles:  # a delegate reader key names its end user
+            operation["security"].append({BEARER: [], ACT_AS: []})
     responses = operation.setdefault("responses", {})
     for status in sorted(_statuses(route, authenticated=authenticated)):
         responses[str(status)] = _error_response(status)
@@ -157,14 +172,15 @@ def summary(description: str) -> str:
 
 def _statuses(route: RouteContext, *, authenticated: bool) -> set[int]:
     dependant: Dependant = route.dependant
-    has_input = bool(
-        dependant.path_params or dependant.query_params or dependant.body_params
-    ) or _header_input(dependant)
+    body = bool(dependant.body_params) or "requestBody" in (route.openapi_extra or {})
+    has_input = bool(dependant.path_params or dependant.query_params or body) or _header_input(
+        dependant
+    )
     statuses = set(_EXTRA.get(route.name or "", ()))
     if has_input:
         statuses.add(422)
-    if dependant.body_params:
-        statuses.add(413)  # the body limit
+    if body:
+        statuses.update((408, 413))  # a body that stops arriving; the body limit
     if dependant.path_params:
         statuses.add(404)
     if authenticated:
@@ -172,6 +188,28 @@ def _statuses(route: RouteContext, *, authenticated: bool) -> set[int]:
     if (route.path_format or "").startswith("/v1/"):
         statuses.add(503)
     return statuses
+
+
+def _roles(route: RouteContext) -> tuple[Role, ...] | None:
+    """The roles an operation admits; None for one that needs no key."""
+    marked = getattr(route.endpoint, "roles", None)
+    if marked is not None:
+        return tuple(marked)
+    found = _marked_roles(route.dependant)
+    if found is None and _calls(route.dependant, deps.get_principal):
+        return tuple(Role)
+    return found
+
+
+def _marked_roles(dependant: Dependant) -> tuple[Role, ...] | None:
+    roles = getattr(dependant.call, "roles", None)
+    if roles is not None:
+        return tuple(roles)
+    for sub in dependant.dependencies:
+        found = _marked_roles(sub)
+        if found is not None:
+            return found
+    return None
 
 
 def _header_input(dependant: Dependant) -> bool:
@@ -195,12 +233,13 @@ def codes_by_status() -> dict[int, tuple[str, ...]]:
 def _error_response(status: int) -> dict[str, Any]:
     codes = codes_by_status().get(status, ())
     listed = ", ".join(f"`{code}`" for code in codes)
+    example = _TYPICAL.get(status, codes[0])
     response: dict[str, Any] = {
-        "description": f"{_MEANING[status]} Codes: {listed}.",
+        "description": f"{_MEANING[status]} Codes this status carries in the API: {listed}.",
         "content": {
             "application/json": {
                 "schema": {"$ref": "#/components/schemas/ErrorOut"},
-                "example": {"error": {"code": codes[0], "message": _MEANING[status]}},
+                "example": {"error": {"code": example, "message": _MEANING[status]}},
             }
         },
     }
@@ -213,6 +252,11 @@ def _error_response(status: int) -> dict[str, Any]:
 
 
 def _error_schemas() -> dict[str, Any]:
-    schema = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+    return _model_schemas(ErrorOut)
+
+
+def _model_schemas(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's schema and those it refers to, as components."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
     definitions = schema.pop("$defs", {})
-    return {"ErrorOut": schema, **definitions}
+    return {model.__name__: schema, **definitions}

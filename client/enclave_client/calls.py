@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import httpx
-from httpx_retries import Retry
+from httpx_retries import Retry, RetryTransport
 from pydantic import BaseModel
 
 from enclave_client.models import (
@@ -106,18 +106,53 @@ def job(job_id: Id, wait: float) -> Call[JobOut]:
     return Call("GET", f"/v1/jobs/{job_id}", model_of(JobOut), options)
 
 
-def retry(retries: int) -> Retry:
-    """Retry what the server refused without doing it: 429 (after its `Retry-After`), 502,
-    503 and 504, and connection failures, with exponential backoff. Every method: a refused
-    Enclave request changed nothing, and uploads are idempotent (same bytes, same document)."""
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+def retry(retries: int, *, idempotent: bool = True) -> Retry:
+    """How to retry: 429 and 503 (Enclave refused the request and changed nothing; after its
+    `Retry-After`) and a connection that never opened, for every method; an idempotent
+    method also on 502, 504 and a dropped connection, where the server may have done the
+    work. Exponential backoff in between."""
+    statuses = [429, 502, 503, 504] if idempotent else [429, 503]
+    failures = (
+        [httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError]
+        if idempotent
+        else [httpx.ConnectError, httpx.ConnectTimeout]
+    )
     return Retry(
         total=retries,
         allowed_methods=["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "POST", "PATCH"],
-        status_forcelist=[429, 502, 503, 504],
+        status_forcelist=statuses,
+        retry_on_exceptions=failures,
         backoff_factor=0.5,
         respect_retry_after_header=True,
         max_backoff_wait=60.0,
     )
+
+
+class RetryingTransport(RetryTransport):
+    """httpx-retries' transport, with the policy of `retry` chosen by each request's method."""
+
+    def __init__(
+        self, transport: httpx.BaseTransport | httpx.AsyncBaseTransport, retries: int
+    ) -> None:
+        super().__init__(transport, retry(retries))
+        self._unsafe = retry(retries, idempotent=False)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send with the method's policy."""
+        self._choose(request)
+        return super().handle_request(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send with the method's policy."""
+        self._choose(request)
+        return await super().handle_async_request(request)
+
+    def _choose(self, request: httpx.Request) -> None:
+        if request.method not in IDEMPOTENT:
+            request.extensions.setdefault("retry", self._unsafe)
 
 
 def headers(key: str) -> dict[str, str]:

@@ -7,7 +7,6 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
-from httpx_retries import RetryTransport
 
 from enclave_client import calls
 from enclave_client.calls import Call, EnclaveError, Filter, Id
@@ -50,7 +49,7 @@ class Client:
             base_url=url.rstrip("/"),
             headers={**calls.headers(key), **(headers or {})},
             timeout=timeout,
-            transport=RetryTransport(transport or httpx.HTTPTransport(), calls.retry(retries)),
+            transport=calls.RetryingTransport(transport or httpx.HTTPTransport(), retries),
         )
 
     def __enter__(self) -> Self:
@@ -186,7 +185,7 @@ class AsyncClient:
             base_url=url.rstrip("/"),
             headers={**calls.headers(key), **(headers or {})},
             timeout=timeout,
-            transport=RetryTransport(transport or httpx.AsyncHTTPTransport(), calls.retry(retries)),
+            transport=calls.RetryingTransport(transport or httpx.AsyncHTTPTransport(), retries),
         )
 
     async def __aenter__(self) -> Self:

@@ -343,7 +343,9 @@ class SyncEntryOut(Output):
     action: Literal["add", "update", "unchanged", "rename", "erase", "keep"]
     state: Literal["needed", "uploaded", "pending", "done", "failed"]
     document_id: uuid.UUID | None = None
-    document_status: str | None = Field(None, description="Of the version this run uploaded.")
+    document_status: DocumentStatus | None = Field(
+        None, description="Of the version this run uploaded."
+    )
     document_error: str | None = Field(None, description="Why that version failed to index.")
     renamed_from: str | None = None
     error: str | None = None

@@ -4,6 +4,7 @@ One source for the MCP server and for `GET /v1/tools/openai`; no tool takes a te
 a collection or a raw index filter: the caller's key decides what it can see.
 """
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from enclave_client.models import MAX_INT, ChunkOut, DocumentList, SearchOut, refuse_controls
 
@@ -35,6 +37,9 @@ class Args(BaseModel):
     def _no_control_characters(cls, data: Any) -> Any:
         refuse_controls(data)
         return data
+
+
+log = logging.getLogger("enclave_client.tools")
 
 
 class Filters(Args):
@@ -72,11 +77,9 @@ class SearchArgs(Args):
     filter: Filters = Field(
         default_factory=Filters, description="Optional limits; all given limits apply together."
     )
-    filters: Filters | None = Field(
-        None,
-        deprecated=True,
-        description="Deprecated (until 0.3): the old name of `filter`, as REST names it.",
-    )
+    # Deprecated until 0.3: the old name of `filter`. Accepted, but not advertised in the
+    # schema (a model would take it up), and logged when used.
+    filters: SkipJsonSchema[Filters | None] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -85,6 +88,7 @@ class SearchArgs(Args):
         if isinstance(data, dict) and "filters" in data:
             if "filter" in data:
                 raise ValueError("give `filter` only (`filters` is its deprecated name)")
+            log.warning("search: `filters` is deprecated (until 0.3); send `filter`")
             data = {**data, "filter": data["filters"]}
             del data["filters"]
         return data

@@ -179,3 +179,21 @@ async def test_delete_document_returns_its_receipt(live_url: str, world: World) 
         with pytest.raises(EnclaveError) as gone:
             client.document(world.a.document_id)
     assert gone.value.status == 404
+
+
+def test_a_post_is_not_resent_where_the_server_may_have_done_it() -> None:
+    """502 or a dropped connection after a POST: the work may be done, so no retry; a GET
+    (idempotent) is retried."""
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.method)
+        return httpx.Response(502, json={"error": {"code": "bad_gateway", "message": "x"}})
+
+    transport = httpx.MockTransport(handler)
+    with Client("http://enclave.test", "k", retries=2, transport=transport) as client:
+        with pytest.raises(EnclaveError):
+            client.search("anything")
+        with pytest.raises(EnclaveError):
+            client.document(str(uuid.uuid4()))
+    assert sent == ["POST", "GET", "GET", "GET"]

@@ -90,3 +90,27 @@ async def test_events_stream_progress_then_done(
 def _event(block: str) -> tuple[str, dict[str, object]]:
     fields = dict(line.split(": ", 1) for line in block.splitlines())
     return fields["event"], json.loads(fields["data"])
+
+
+async def test_a_stream_ends_with_an_error_event_when_its_key_is_revoked(
+    client: httpx.AsyncClient,
+) -> None:
+    keys = await make_tenant(client, "Revoked Stream Co")
+    job_id = await _queued_job(client, keys.admin)  # never indexed: the stream stays open
+    body = {"role": "admin", "name": "watcher"}
+    watcher = (await client.post("/v1/keys", json=body, headers=auth(keys.admin))).json()
+
+    async def revoke_soon() -> None:
+        await asyncio.sleep(0.8)
+        revoked = await client.delete(f"/v1/keys/{watcher['id']}", headers=auth(keys.admin))
+        assert revoked.status_code == 200
+
+    revoker = asyncio.create_task(revoke_soon())
+    answer = await client.get(f"/v1/jobs/{job_id}/events", headers=auth(watcher["key"]))
+    await revoker
+    events = [_event(block) for block in answer.text.strip().split("\n\n")]
+    assert events[0][0] == "progress"
+    assert events[-1] == (
+        "error",
+        {"error": {"code": "unauthenticated", "message": "invalid, revoked or expired API key"}},
+    )

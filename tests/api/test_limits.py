@@ -137,3 +137,17 @@ async def test_a_full_ingestion_queue_answers_429_and_stores_nothing(
         client, globex.admin, [fixture_file("globex", n) for n in ("policy.txt", "handbook.md")]
     )
     assert retried.status_code == 202
+
+
+async def test_a_search_refused_for_its_rate_is_audited_as_the_callers(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    acme = await make_tenant(client, "Acme")
+    services.settings.key_rate_per_second, services.settings.key_rate_burst = 0.5, 1
+    first = await client.post("/v1/search", json={"query": "x"}, headers=auth(acme.reader))
+    refused = await client.post("/v1/search", json={"query": "x"}, headers=auth(acme.reader))
+    assert (first.status_code, refused.status_code) == (200, 429)
+    services.settings.key_rate_per_second, services.settings.key_rate_burst = 1000, 1000
+    events = await client.get("/v1/audit?action=search", headers=auth(acme.admin))
+    outcomes = [e["outcome"] for e in events.json()["events"]]
+    assert outcomes == ["ok", "rate_limited"]

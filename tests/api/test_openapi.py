@@ -143,7 +143,8 @@ async def test_docs_pages_load_only_local_assets(client: httpx.AsyncClient) -> N
         asset = await client.get(name)
         assert asset.status_code == 200, name
         assert len(asset.content) > 300
-    assert (await client.get("/docs/assets/../../settings.py")).status_code == 404
+    for name in ("..%2F..%2Fsettings.py", "settings.py", "%2E%2E%2Fstatic%2Fdocs.html"):
+        assert (await client.get(f"/docs/assets/{name}")).status_code == 404, name
     redoc = await client.get("/redoc")
     assert "/docs/assets/redoc.standalone.js" in redoc.text
 
@@ -155,3 +156,21 @@ def openapi_assets(html: str) -> list[str]:
         if part.startswith("/docs/assets/"):
             found.append(part)
     return found
+
+
+async def test_act_as_is_offered_only_where_a_reader_is_admitted(client: httpx.AsyncClient) -> None:
+    paths = (await _schema(client))["paths"]
+    with_act_as: dict[str, list[str]] = {"bearerAuth": [], "actAs": []}
+    assert with_act_as in paths["/v1/search"]["post"]["security"]
+    assert with_act_as in paths["/v1/chunks/{chunk_id}"]["get"]["security"]
+    assert with_act_as not in paths["/v1/tenants"]["post"]["security"]  # operator
+    assert with_act_as not in paths["/v1/keys"]["post"]["security"]  # admin
+
+
+async def test_a_bad_key_with_a_bad_body_is_401_first(client: httpx.AsyncClient) -> None:
+    answer = await client.post("/v1/search", json={"top_k": 999}, headers=auth("ek_nobody"))
+    assert answer.status_code == 401
+    schema = (await _schema(client))["paths"]["/v1/search"]["post"]
+    body = schema["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/SearchIn"}
+    assert {"408", "413", "422"} <= set(schema["responses"])

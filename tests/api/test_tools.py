@@ -35,7 +35,7 @@ async def test_search_parameters_match_the_mcp_tool(client: httpx.AsyncClient) -
     assert (properties["top_k"]["minimum"], properties["top_k"]["maximum"]) == (1, 50)
     assert properties["mode"]["enum"] == ["hybrid", "dense", "sparse"]
     assert properties["filter"]["additionalProperties"] is False
-    assert properties["filters"]["deprecated"] is True
+    assert "filters" not in properties  # its deprecated name is accepted, not advertised
     assert "tenant" not in str(search).lower()
 
 

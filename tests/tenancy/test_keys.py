@@ -104,3 +104,26 @@ def test_the_last_usable_operator_key_cannot_be_revoked(db: Session) -> None:
     tenant_key = keys.issue(Scope(db, _tenant(db)), keys.KeySpec(role=Role.ADMIN, name="a"))
     with pytest.raises(NotFound):  # a tenant's key is not an operator key
         operators.revoke(db, tenant_key.row.id)
+
+
+def test_configuring_a_key_retires_the_generated_one_and_a_revoked_key_is_refused(
+    db: Session,
+) -> None:
+    generated = operators.ensure(db, None)
+    assert generated is not None
+    operators.ensure(db, "the-first-configured-operator-key-000000")
+    with pytest.raises(Unauthenticated):  # it was printed once: configuring replaces it
+        keys.authenticate(db, generated)
+    operators.ensure(db, "the-second-configured-operator-key-00000")
+    with pytest.raises(Conflict):  # A -> B -> A: A was revoked, and stays so
+        operators.ensure(db, "the-first-configured-operator-key-000000")
+    assert keys.authenticate(db, "the-second-configured-operator-key-00000").role is Role.OPERATOR
+
+
+def test_configuring_an_issued_operator_key_retires_the_configured_one(db: Session) -> None:
+    operators.ensure(db, "the-configured-operator-key-0000000000000")
+    spare = operators.issue(db, name="spare")
+    operators.ensure(db, spare.key)
+    with pytest.raises(Unauthenticated):
+        keys.authenticate(db, "the-configured-operator-key-0000000000000")
+    assert [k.name for k in operators.usable(db)] == [operators.CONFIGURED]

@@ -1,15 +1,17 @@
 """Job routes: ingestion progress, now, long-polled, or streamed."""
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from api import progress
+from api import errors, progress
 from api.http.deps import AdminCtx, ServicesDep
 from enclave_client.models import JobOut
+from tenancy.errors import TenancyError
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -25,9 +27,9 @@ Wait = Annotated[
 
 
 @router.get("/{job_id}", name="job.read")
-async def get_job(job_id: uuid.UUID, ctx: AdminCtx, wait: Wait = 0) -> JobOut:
+async def get_job(job_id: uuid.UUID, ctx: AdminCtx, request: Request, wait: Wait = 0) -> JobOut:
     """Progress of an upload's ingestion and the status of each of its documents."""
-    return await progress.job(ctx, job_id, wait=wait)
+    return await progress.job(ctx, job_id, wait=wait, gone=request.is_disconnected)
 
 
 @router.get(
@@ -50,7 +52,15 @@ async def job_events(job_id: uuid.UUID, ctx: AdminCtx, services: ServicesDep) ->
     return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
 
-async def _events(changes: AsyncIterator[JobOut]) -> AsyncIterator[str]:
-    async for job in changes:
-        name = "done" if job.status in ("done", "failed") else "progress"
-        yield f"event: {name}\ndata: {job.model_dump_json()}\n\n"
+async def _events(changes: AsyncIterator[JobOut | None]) -> AsyncIterator[str]:
+    try:
+        async for job in changes:
+            if job is None:
+                yield ": keep-alive\n\n"
+                continue
+            name = "done" if job.status in ("done", "failed") else "progress"
+            yield f"event: {name}\ndata: {job.model_dump_json()}\n\n"
+    except TenancyError as exc:  # the key was revoked, or the job erased, mid-stream
+        status, code = errors.lookup(exc)
+        message = "not found" if status == 404 else str(exc)
+        yield f"event: error\ndata: {json.dumps(errors.error_body(code, message))}\n\n"
