@@ -5,7 +5,8 @@ before the response left), and a key revoked mid-load fails on its next request.
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -67,13 +68,60 @@ def _reader(http: httpx.Client, tenant: str) -> dict[str, str]:
     return issued
 
 
-def test_every_answered_search_replays_after_kill_9_under_load(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+@dataclass
+class Loaded:
+    """A live server with a tenant of five documents, its admin and a reader key each
+    scenario takes for its own."""
+
+    server: Server
+    data: Path
+    tenant: str
+    admin: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
+    """One server for both scenarios (the revocation runs first, the kill last)."""
+    data = tmp_path_factory.mktemp("guarantees") / "data"
     server = Server(data, ENV)
     with httpx.Client(base_url=server.url, timeout=60) as http:
         tenant, admin = _tenant(http, "Durable Co")
         _upload(http, admin, 0, 5)
-        reader = _reader(http, tenant)
+    yield Loaded(server, data, tenant, admin)
+    if server.process.poll() is None:
+        server.stop()
+
+
+def test_a_key_revoked_mid_load_fails_on_its_next_request(loaded: Loaded) -> None:
+    url = loaded.server.url
+    with httpx.Client(base_url=url, timeout=60) as http:
+        reader = _reader(http, loaded.tenant)
+    started = time.monotonic()
+    revoked_at: list[float] = []
+
+    def revoke() -> None:
+        time.sleep(1.5)
+        with httpx.Client(base_url=url, timeout=30) as http:
+            answer = http.delete(f"/v1/keys/{reader['id']}", headers=loaded.admin)
+            assert answer.status_code == 200
+        revoked_at.append(time.monotonic())  # the revocation's response has arrived
+
+    threading.Thread(target=revoke).start()
+    log = _load(url, reader["key"], lambda: time.monotonic() - started > 4)
+    assert revoked_at
+    before = [status for _, answered, status, _ in log if answered < revoked_at[0]]
+    after = [status for sent, _, status, _ in log if sent > revoked_at[0]]
+    assert before.count(200) > 10
+    # Requests in flight when it was revoked may still finish; every request sent after the
+    # revocation was answered is refused.
+    assert after
+    assert set(after) == {401}
+
+
+def test_every_answered_search_replays_after_kill_9_under_load(loaded: Loaded) -> None:
+    server = loaded.server
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        reader = _reader(http, loaded.tenant)
     started = time.monotonic()
 
     def killer() -> None:
@@ -86,7 +134,7 @@ def test_every_answered_search_replays_after_kill_9_under_load(tmp_path: Path) -
     answered = [search_id for _, _, status, search_id in log if status == 200]
     assert len(answered) > 20, log[:5]  # the load really ran before the kill
 
-    restarted = Server(data, ENV)
+    restarted = Server(loaded.data, ENV)
     try:
         with httpx.Client(base_url=restarted.url, timeout=60) as http:
             auth = {"Authorization": f"Bearer {reader['key']}"}
@@ -95,7 +143,7 @@ def test_every_answered_search_replays_after_kill_9_under_load(tmp_path: Path) -
                 for search_id in answered
                 if http.get(f"/v1/searches/{search_id}", headers=auth).status_code != 200
             ]
-            audited = _audited_searches(http, admin)
+            audited = _audited_searches(http, loaded.admin)
     finally:
         restarted.stop()
     assert lost == []
@@ -111,34 +159,3 @@ def _audited_searches(http: httpx.Client, admin: dict[str, str]) -> set[str]:
         found |= {target for event in page["events"] for target in event["targets"]}
         after = page["next_after_seq"]
     return found
-
-
-def test_a_key_revoked_mid_load_fails_on_its_next_request(tmp_path: Path) -> None:
-    server = Server(tmp_path / "data", ENV)
-    try:
-        with httpx.Client(base_url=server.url, timeout=60) as http:
-            tenant, admin = _tenant(http, "Revoking Co")
-            _upload(http, admin, 0, 3)
-            reader = _reader(http, tenant)
-        started = time.monotonic()
-        revoked_at: list[float] = []
-
-        def revoke() -> None:
-            time.sleep(1.5)
-            with httpx.Client(base_url=server.url, timeout=30) as http:
-                answer = http.delete(f"/v1/keys/{reader['id']}", headers=admin)
-                assert answer.status_code == 200
-            revoked_at.append(time.monotonic())  # the revocation's response has arrived
-
-        threading.Thread(target=revoke).start()
-        log = _load(server.url, reader["key"], lambda: time.monotonic() - started > 4)
-    finally:
-        server.stop()
-    assert revoked_at
-    before = [status for _, answered, status, _ in log if answered < revoked_at[0]]
-    after = [status for sent, _, status, _ in log if sent > revoked_at[0]]
-    assert before.count(200) > 10
-    # Requests in flight when it was revoked may still finish; every request sent after the
-    # revocation was answered is refused.
-    assert after
-    assert set(after) == {401}
