@@ -10,7 +10,8 @@ How it works
                on every index stage and in the hit resolution, and the re-check of each hit
   They alternate in blocks of `--block` searches, so both see the same moments of this
   shared machine. Each key's queries are its own, drawn from the same distribution: the
-  server caches query vectors, and a query the other key sent first would skip the encoder. Reported: p50 and p99 ms of each, their ratio,
+  server caches query vectors, and a query the other key sent first would skip the encoder.
+  Reported: p50 and p99 ms of each, their ratio,
   and how many results each search returned (the reader's must not be empty).
 
 Target (issue #17): the reader's p50 within 10% of the admin's.
