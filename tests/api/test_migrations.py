@@ -5,7 +5,7 @@ import uuid
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from api.ops import migrate
 from ingest import models as _ingest  # noqa: F401
@@ -27,13 +27,7 @@ def test_migrations_match_the_models(database_url: str) -> None:
 def test_tags_move_into_rows_and_nothing_else_is_lost(database_url: str) -> None:
     """0005 drops `documents.tags` and two job columns in place: no table is recreated, so
     no chunk goes with it (on SQLite a recreated `documents` would cascade its deletion)."""
-    engine = make_engine(database_url)
-    config = migrate.config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0004")
-        _an_old_document(connection)
-    migrate.upgrade(engine)
+    engine = _with_an_old_document(database_url, "0004")
     with engine.connect() as connection:
         chunks = connection.execute(text("SELECT count(*) FROM chunks")).scalar()
         tags = connection.execute(
@@ -42,6 +36,22 @@ def test_tags_move_into_rows_and_nothing_else_is_lost(database_url: str) -> None
     engine.dispose()
     assert chunks == 1
     assert [tuple(row) for row in tags] == [("zeta", 0), ("alpha", 1)]
+
+
+def _with_an_old_document(database_url: str, revision: str, *changes: str) -> Engine:
+    """A database with an old document (made at 0004), at `revision` changed by `changes`,
+    then upgraded to the head."""
+    engine = make_engine(database_url)
+    config = migrate.config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0004")
+        _an_old_document(connection)
+        command.upgrade(config, revision)
+        for change in changes:
+            connection.execute(text(change))
+    migrate.upgrade(engine)
+    return engine
 
 
 def _an_old_document(connection: Connection) -> None:
@@ -70,16 +80,12 @@ def _an_old_document(connection: Connection) -> None:
 def test_utf16_offsets_are_filled_in_for_chunks_indexed_before(database_url: str) -> None:
     """0010 gives old chunks their UTF-16 span: equal to the code points, or shifted by each
     character beyond the BMP before it."""
-    engine = make_engine(database_url)
-    config = migrate.config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0004")
-        _an_old_document(connection)
-        command.upgrade(config, "0009")
-        connection.execute(text("UPDATE documents SET text = :t"), {"t": "😀😀x"})
-        connection.execute(text("UPDATE chunks SET char_start = 2, char_end = 3"))
-    migrate.upgrade(engine)
+    engine = _with_an_old_document(
+        database_url,
+        "0009",
+        "UPDATE documents SET text = '\U0001f600\U0001f600x'",
+        "UPDATE chunks SET char_start = 2, char_end = 3",
+    )
     with engine.connect() as connection:
         span = connection.execute(
             text("SELECT char_start + utf16_shift_start, char_end + utf16_shift_end FROM chunks")
