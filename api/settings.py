@@ -3,8 +3,11 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Key listings show a key's first 10 characters: a configured key must be much longer.
+MIN_OPERATOR_KEY = 32
 
 
 class Settings(BaseSettings):
@@ -43,7 +46,9 @@ class Settings(BaseSettings):
         20_000, ge=1000, description="Embedded engine: points before a tenant gets an HNSW index."
     )
     operator_key: str | None = Field(
-        None, description="The operator key; generated and printed once when unset."
+        None,
+        description="The operator key, at least 32 characters (key listings show its first "
+        "10); generated and printed once when unset. A new value revokes the one it replaces.",
     )
     embedding_model: str = Field(
         "default", description="`default` (bundled all-MiniLM-L6-v2), a local path or a model name."
@@ -168,6 +173,17 @@ class Settings(BaseSettings):
         description="OTLP/HTTP collector base URL (or the standard `OTEL_EXPORTER_OTLP_ENDPOINT`): "
         "traces go to `<url>/v1/traces`; unset: no tracing.",
     )
+
+    @field_validator("operator_key")
+    @classmethod
+    def _operator_key_long_enough(cls, value: str | None) -> str | None:
+        """A short key would be mostly shown by key listings (their 10-character prefix)."""
+        if value and len(value) < MIN_OPERATOR_KEY:
+            raise ValueError(
+                f"ENCLAVE_OPERATOR_KEY must be at least {MIN_OPERATOR_KEY} characters; make one "
+                "with: python3 -c 'import secrets; print(\"ek_\" + secrets.token_urlsafe(32))'"
+            )
+        return value
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite under the data dir."""

@@ -260,10 +260,16 @@ def config(
 
 def main() -> None:
     """Console-script entry point: a failure a user can fix is one line, not a traceback."""
+    from pydantic import ValidationError
     from sqlalchemy.exc import OperationalError
 
     try:
         app(standalone_mode=True)
+    except ValidationError as exc:  # a setting (ENCLAVE_*) that cannot be used
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        typer.echo(f"error: setting {where}: {first['msg']}", err=True)
+        raise SystemExit(2) from None
     except OperationalError as exc:
         reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc).splitlines()[0]
         typer.echo(

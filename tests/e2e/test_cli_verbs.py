@@ -138,3 +138,15 @@ def test_version_is_the_package_version() -> None:
 
     done = subprocess.run([str(ENCLAVE), "--version"], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == f"enclave {metadata.version('enclave-search')}"
+
+
+def test_a_short_configured_operator_key_is_refused_in_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_")}
+    env |= {"ENCLAVE_OPERATOR_KEY": "short-key", "ENCLAVE_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run(
+        [str(ENCLAVE), "serve", "--port", "9"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: setting operator_key:")
+    assert "at least 32 characters" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
