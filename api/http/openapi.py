@@ -115,8 +115,8 @@ def build(app: FastAPI) -> dict[str, Any]:
     components = schema.setdefault("components", {})
     components["securitySchemes"] = SECURITY_SCHEMES
     schemas = components.setdefault("schemas", {})
-    schemas.update(_error_schemas())
-    for model in deps.BODY_MODELS.values():
+    models: list[type[BaseModel]] = [ErrorOut, *deps.BODY_MODELS.values()]
+    for model in models:
         schemas.update(_model_schemas(model))
     for route in _api_routes(app):
         for method in route.methods or ():
@@ -249,10 +249,6 @@ def _error_response(status: int) -> dict[str, Any]:
             for name, text in _HEADERS[status].items()
         }
     return response
-
-
-def _error_schemas() -> dict[str, Any]:
-    return _model_schemas(ErrorOut)
 
 
 def _model_schemas(model: type[BaseModel]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ reader role, the same handler, its audit event and one transaction, run off the 
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -33,7 +33,6 @@ from tenancy.roles import Role
 log = logging.getLogger("enclave.mcp")
 
 T = TypeVar("T")
-Work = Callable[[Context, Services], T]
 READERS = (Role.ADMIN, Role.READER)
 
 # The audit actions of the HTTP routes these tools share, so the audit log reads the same.
@@ -61,7 +60,7 @@ class InProcess:
         return await _call(caller, DOCUMENT_LIST, lambda ctx, _: calls.list_documents(ctx, query))
 
 
-async def _call(caller: Request | None, action: str, work: Work[T]) -> T:
+async def _call(caller: Request | None, action: str, work: calling.Work[T]) -> T:
     if caller is None:
         raise server.ToolFailure("unauthenticated", "no API key")
     try:
