@@ -46,6 +46,25 @@ def get_job(scope: Scope, job_id: uuid.UUID) -> JobView:
     return summarize(job, scope.all(query))
 
 
+def list_jobs(scope: Scope, *, limit: int, offset: int = 0) -> list[JobView]:
+    """The tenant's jobs, newest first, each with its documents and progress."""
+    page = scope.all(
+        scope.select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
+    )
+    if not page:
+        return []
+    query = (
+        scope.select(JobItem, JobItem.job_id, Document)
+        .join(Document, JobItem.document_id == Document.id)
+        .where(JobItem.job_id.in_([job.id for job in page]))
+        .order_by(JobItem.position)
+    )
+    named: dict[uuid.UUID, list[Document]] = {job.id: [] for job in page}
+    for job_id, document in scope.rows(query):
+        named[job_id].append(document)
+    return [summarize(job, named[job.id]) for job in page]
+
+
 def summarize(job: Job, documents: list[Document]) -> JobView:
     """Counts and overall status of a job."""
     failed = sum(1 for d in documents if d.status == DocumentStatus.FAILED)

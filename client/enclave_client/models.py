@@ -302,6 +302,11 @@ class JobOut(BaseModel):
     created_at: datetime
 
 
+class JobList(BaseModel):
+    jobs: list[JobOut] = Field(description="Newest first.")
+    next_offset: int | None = Field(description="The offset of the next page; None: no more.")
+
+
 class ManifestEntry(Input):
     path: str = Field(
         min_length=1,

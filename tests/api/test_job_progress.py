@@ -114,3 +114,29 @@ async def test_a_stream_ends_with_an_error_event_when_its_key_is_revoked(
         "error",
         {"error": {"code": "unauthenticated", "message": "invalid, revoked or expired API key"}},
     )
+
+
+async def test_the_job_list_shows_only_the_callers_jobs_newest_first(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    own = auth(world.a.keys.admin)
+    second = await _queued_job(client, world.a.keys.admin)
+    listed = await client.get("/v1/jobs", headers=own)
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    assert [job["id"] for job in body["jobs"]] == [second, world.a.job_id]
+    assert body["next_offset"] is None
+    assert body["jobs"][1]["status"] == "done"
+    assert body["jobs"][1]["documents"][0]["filename"] == "handbook.md"
+    assert world.b.job_id not in listed.text
+    first_page = (await client.get("/v1/jobs?limit=1", headers=own)).json()
+    assert [job["id"] for job in first_page["jobs"]] == [second]
+    assert first_page["next_offset"] == 1
+    rest = (await client.get("/v1/jobs?limit=1&offset=1", headers=own)).json()
+    assert [job["id"] for job in rest["jobs"]] == [world.a.job_id]
+
+
+async def test_the_job_list_is_for_admins(client: httpx.AsyncClient, world: World) -> None:
+    answer = await client.get("/v1/jobs", headers=auth(world.a.keys.reader))
+    assert answer.status_code == 403
+    assert answer.json()["error"]["code"] == "forbidden"

@@ -10,7 +10,9 @@ from fastapi.responses import StreamingResponse
 
 from api import errors, progress
 from api.http.deps import AdminCtx, ServicesDep
-from enclave_client.models import JobOut
+from api.schemas import MAX_INT
+from enclave_client.models import JobList, JobOut
+from ingest import jobs
 from tenancy.errors import TenancyError
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -24,6 +26,19 @@ Wait = Annotated[
         "seconds, whichever comes first (0: at once).",
     ),
 ]
+
+
+@router.get("", name="job.list")
+def list_jobs(
+    ctx: AdminCtx,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+) -> JobList:
+    """The tenant's uploads' ingestion jobs, newest first, each with its documents."""
+    found = jobs.list_jobs(ctx.scope, limit=limit, offset=offset)
+    ctx.record()
+    more = offset + limit if len(found) == limit else None
+    return JobList(jobs=[progress.render(view) for view in found], next_offset=more)
 
 
 @router.get("/{job_id}", name="job.read")
