@@ -9,7 +9,7 @@ export UNSTRUCTURED_DISABLE_NOTICE := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv run test test-fast lint format bench clean
+.PHONY: venv run test test-fast lint format bench clean console-vendor
 
 venv: $(STAMP)
 
@@ -52,6 +52,11 @@ bench: venv
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/search.py
 	$(BIN)/python benchmarks/sync.py
+
+# The console's third-party modules (Preact, hooks, htm) are committed, bundled by esbuild:
+# rebuild them after changing console/package.json (needs npm; the service does not).
+console-vendor:
+	cd console && npm ci && npm run vendor
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .pytest_cache .ruff_cache

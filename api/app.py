@@ -14,6 +14,7 @@ from api.http.routes import (
     act_as,
     admin,
     audit,
+    console,
     docs,
     documents,
     health,
@@ -39,7 +40,8 @@ DESCRIPTION = """Tenant-isolated retrieval with exact citations.
 
 Authenticate with `Authorization: Bearer <key>`: the key decides the tenant and the role
 (operator, admin, reader). Every error answers `{"error": {"code", "message"}}`.
-Interactive docs: `/docs` (Swagger UI) and `/redoc`; the same tools over MCP at `/mcp`."""
+The admin console: `/console`. Interactive docs: `/docs` (Swagger UI) and `/redoc`; the same
+tools over MCP at `/mcp`."""
 
 
 def create_app(settings: Settings | None = None, *, embedder: Embedder | None = None) -> FastAPI:
@@ -82,6 +84,7 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     app.add_middleware(RequestIdMiddleware)
     routers = (
         docs,
+        console,
         health,
         tenants,
         operators,

@@ -183,8 +183,27 @@ _DOCS_ONLY = [
 ]
 
 
+# The console runs its own modules only: no inline script or style, no other origin, and it
+# talks to this service alone.
+_CONSOLE_ONLY = [
+    (
+        b"content-security-policy",
+        b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    ),
+]
+
+
+def _page_headers(path: str) -> list[tuple[bytes, bytes]]:
+    if path.startswith(("/docs", "/redoc")):
+        return _DOCS_ONLY
+    if path == "/console" or path.startswith("/console/"):
+        return _CONSOLE_ONLY
+    return _API_ONLY
+
+
 class SecurityHeadersMiddleware:
-    """Hardening headers on every response; the interactive docs keep a usable CSP."""
+    """Hardening headers on every response; the docs and the console keep a usable CSP."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -194,8 +213,7 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        docs = scope["path"].startswith(("/docs", "/redoc"))
-        extra = _SECURITY_HEADERS + (_DOCS_ONLY if docs else _API_ONLY)
+        extra = _SECURITY_HEADERS + _page_headers(scope["path"])
 
         async def send_hardened(message: Message) -> None:
             if message["type"] == "http.response.start":

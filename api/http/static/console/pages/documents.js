@@ -1,0 +1,187 @@
+// Documents: upload files or a folder (per-file progress until indexed), list, open, delete.
+import { ApiError, call, follow } from "../api.js";
+import { html, useState } from "../vendor.js";
+import { batches, folderFiles, sendBatch } from "../uploads.js";
+import {
+  ErasureReceipt, ErrorNote, Loading, Pager, Progress, Status, accessText, list, size, useLoad, when,
+} from "../ui.js";
+
+const STATUSES = ["", "queued", "processing", "ready", "failed", "superseded"];
+// A batch refused as a whole for one file's sake is sent again file by file: the rest lands.
+const PER_FILE_RETRY = new Set([413, 415, 422]);
+
+export function DocumentsPage() {
+  const [query, setQuery] = useState({ status: "", tag: "", offset: 0 });
+  const [opened, setOpened] = useState(null);
+  const [erased, setErased] = useState(null);
+  const docs = useLoad(
+    () => call("GET", "/v1/documents", { query: { ...query, limit: 50 } }),
+    [query.status, query.tag, query.offset],
+  );
+  const remove = async (doc) => {
+    if (!confirm(`Erase ${doc.path ?? doc.filename} (every version, its chunks, vectors and file)?`)) return;
+    try {
+      setErased({ name: doc.path ?? doc.filename, receipt: await call("DELETE", `/v1/documents/${doc.id}`) });
+      if (opened === doc.id) setOpened(null);
+      docs.reload();
+    } catch (error) {
+      setErased({ name: doc.filename, error });
+    }
+  };
+  return html`
+    <${UploadPanel} onChange=${docs.reload} />
+    ${erased && html`<div class="notice" role="status">
+      <p>Erased <strong>${erased.name}</strong>.</p>
+      <${ErrorNote} error=${erased.error} />
+      <${ErasureReceipt} receipt=${erased.receipt} />
+    </div>`}
+    <section aria-labelledby="documents-heading">
+      <h2 id="documents-heading">All documents</h2>
+      <${DocumentFilter} query=${query} onChange=${(q) => setQuery({ ...q, offset: 0 })} />
+      <${Loading} loading=${docs.loading} />
+      <${ErrorNote} error=${docs.error} />
+      ${docs.data && html`<${DocumentTable} documents=${docs.data.documents} onOpen=${setOpened} onDelete=${remove} />`}
+      ${docs.data && html`<${Pager} offset=${query.offset} next=${docs.data.next_offset} onPage=${(offset) => setQuery({ ...query, offset })} />`}
+    </section>
+    ${opened && html`<${DocumentDetail} id=${opened} onClose=${() => setOpened(null)} />`}
+  `;
+}
+
+function DocumentFilter({ query, onChange }) {
+  const submit = (event) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    onChange({ status: form.get("status"), tag: form.get("tag").trim() });
+  };
+  return html`<form class="inline" onSubmit=${submit} aria-label="Filter documents">
+    <label>Status <select name="status" value=${query.status}>
+      ${STATUSES.map((s) => html`<option value=${s}>${s || "any"}</option>`)}
+    </select></label>
+    <label>Tag <input name="tag" value=${query.tag} /></label>
+    <button type="submit">Filter</button>
+  </form>`;
+}
+
+function DocumentTable({ documents, onOpen, onDelete }) {
+  if (!documents.length) return html`<p class="muted">No documents here yet.</p>`;
+  return html`<div class="scroll"><table>
+    <thead><tr><th>Name</th><th>Status</th><th>Version</th><th>Chunks</th><th>Size</th><th>Readers</th><th>Added</th><th><span class="sr-only">Actions</span></th></tr></thead>
+    <tbody>${documents.map((doc) => html`<tr>
+      <td>${doc.path ?? doc.filename}${doc.error && html`<div class="error-text">${doc.error}</div>`}</td>
+      <td><${Status} value=${doc.status} /></td>
+      <td>${doc.version}</td>
+      <td>${doc.chunk_count}</td>
+      <td>${size(doc.size_bytes)}</td>
+      <td>${accessText(doc.access)}</td>
+      <td>${when(doc.created_at)}</td>
+      <td class="actions">
+        <button type="button" onClick=${() => onOpen(doc.id)}>Open<span class="sr-only"> ${doc.filename}</span></button>
+        <button type="button" class="danger" onClick=${() => onDelete(doc)}>Delete<span class="sr-only"> ${doc.filename}</span></button>
+      </td>
+    </tr>`)}</tbody>
+  </table></div>`;
+}
+
+function DocumentDetail({ id, onClose }) {
+  const doc = useLoad(() => call("GET", `/v1/documents/${id}`), [id]);
+  const text = useLoad(() => call("GET", `/v1/documents/${id}/text`, { text: true }), [id]);
+  return html`<section class="panel" aria-labelledby="detail-heading">
+    <h2 id="detail-heading">${doc.data ? doc.data.path ?? doc.data.filename : "Document"}</h2>
+    <button type="button" class="close" onClick=${onClose}>Close</button>
+    <${ErrorNote} error=${doc.error} />
+    ${doc.data && html`<dl class="facts">
+      <div><dt>Id</dt><dd><code>${doc.data.id}</code></dd></div>
+      <div><dt>Type</dt><dd>${doc.data.media_type}</dd></div>
+      <div><dt>SHA-256</dt><dd><code>${doc.data.sha256}</code></dd></div>
+      <div><dt>Pages</dt><dd>${doc.data.page_count ?? "—"}</dd></div>
+      <div><dt>Tags</dt><dd>${doc.data.tags.join(", ") || "—"}</dd></div>
+      <div><dt>Readers</dt><dd>${accessText(doc.data.access)}</dd></div>
+    </dl>`}
+    <h3>Text</h3>
+    <${ErrorNote} error=${text.error} />
+    ${text.data !== null && html`<pre class="doc-text">${text.data}</pre>`}
+  </section>`;
+}
+
+function UploadPanel({ onChange }) {
+  const [rows, setRows] = useState([]);
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const update = (name, change) =>
+    setRows((all) => all.map((row) => (row.name === name ? { ...row, ...change } : row)));
+  const submit = async (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const chosen = [
+      ...Array.from(form.elements.files.files, (file) => ({ file, name: file.name.normalize("NFC") })),
+      ...folderFiles(form.elements.folder.files),
+    ];
+    if (!chosen.length) return setError({ message: "choose files or a folder first" });
+    const tags = list(form.elements.tags.value);
+    const fields = tags.length ? { metadata: JSON.stringify({ tags }) } : {};
+    setError(null);
+    setBusy(true);
+    setRows(chosen.map(({ file, name }) => ({ name, size: file.size, sent: 0, status: "uploading" })));
+    const follows = [];
+    for (const batch of batches(chosen)) follows.push(...(await sendWithRetry(batch, fields, update)));
+    await Promise.all(follows);
+    setBusy(false);
+    form.reset();
+    onChange();
+  };
+  const settled = rows.filter((r) => ["ready", "failed", "refused"].includes(r.status)).length;
+  return html`<section aria-labelledby="upload-heading" class="panel">
+    <h2 id="upload-heading">Upload</h2>
+    <form onSubmit=${submit} class="upload">
+      <label>Files <input type="file" name="files" multiple /></label>
+      <label>Or a folder <input type="file" name="folder" webkitdirectory=${true} multiple /></label>
+      <label>Tags (comma-separated) <input name="tags" /></label>
+      <button type="submit" disabled=${busy}>${busy ? "Uploading…" : "Upload"}</button>
+    </form>
+    <${ErrorNote} error=${error} />
+    ${rows.length > 0 && html`<p role="status">${settled} of ${rows.length} settled</p>
+    <div class="scroll"><table class="uploads">
+      <thead><tr><th>File</th><th>Size</th><th>Upload</th><th>Status</th></tr></thead>
+      <tbody>${rows.map((row) => html`<tr data-file=${row.name}>
+        <td>${row.name}</td><td>${size(row.size)}</td>
+        <td><${Progress} value=${row.sent} max=${1} label=${`upload of ${row.name}`} /></td>
+        <td><${Status} value=${row.status} />${row.duplicate ? " (already here)" : ""}
+          ${row.error && html`<div class="error-text">${row.error}</div>`}</td>
+      </tr>`)}</tbody>
+    </table></div>`}
+  </section>`;
+}
+
+async function sendWithRetry(batch, fields, update) {
+  const onFile = (name, sent) => update(name, { sent });
+  try {
+    const answer = await sendBatch("/v1/documents", batch, { fields, onFile });
+    return [watch(answer, batch, update)];
+  } catch (error) {
+    if (error instanceof ApiError && PER_FILE_RETRY.has(error.status) && batch.length > 1) {
+      const follows = [];
+      for (const item of batch) follows.push(...(await sendWithRetry([item], fields, update)));
+      return follows;
+    }
+    batch.forEach(({ name }) => update(name, { status: "refused", error: `${error.code}: ${error.message}` }));
+    return [];
+  }
+}
+
+// Follow the upload's job until every document of it is ready or failed.
+function watch(answer, batch, update) {
+  const names = new Map();
+  answer.documents.forEach((doc, i) => {
+    names.set(doc.id, batch[i].name);
+    update(batch[i].name, { status: doc.status, duplicate: doc.duplicate });
+  });
+  const show = (_event, job) => {
+    for (const doc of job.documents ?? []) {
+      const name = names.get(doc.id);
+      if (name) update(name, { status: doc.status, error: doc.error });
+    }
+  };
+  return follow(`/v1/jobs/${answer.job_id}/events`, show).catch((error) => {
+    batch.forEach(({ name }) => update(name, { error: `progress lost: ${error.message}` }));
+  });
+}

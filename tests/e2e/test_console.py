@@ -1,0 +1,290 @@
+"""The admin console in real Chromium (Debian's, driven by Playwright) against a real
+`enclave serve` with the real model: sign in, upload a folder, sync a source, search, open
+the cited span, verify the receipt, issue and revoke a key, search as an end user, verify
+the audit chain; documents full of markup stay text; nothing leaves the machine."""
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+
+from tests.conftest import OPERATOR_KEY
+from tests.e2e.test_serve import Server
+from tests.factories import FIXTURES
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "console"
+SETTLE_MS = 120_000
+HOSTILE = (
+    "Quarterly escalation notes.\n\n"
+    "<script>window.__pwned = 'script'</script>\n\n"
+    '<img src="x" onerror="window.__pwned = \'img\'">\n\n'
+    "<svg onload=\"window.__pwned = 'svg'\"></svg> and <b>bold</b> escalation markup.\n"
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data = tmp_path_factory.mktemp("console") / "data"
+    running = Server(data, {"ENCLAVE_OPERATOR_KEY": OPERATOR_KEY})
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def admin_key(server: Server) -> str:
+    op = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        tenant = http.post("/v1/tenants", json={"name": "Acme Robotics"}, headers=op).json()
+        body = {"role": "admin", "name": "console admin"}
+        issued = http.post(f"/v1/tenants/{tenant['id']}/keys", json=body, headers=op).json()
+    key: str = issued["key"]
+    return key
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed (.ci/run installs Debian's package)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+class Watched:
+    """A page whose requests off this machine are refused, and whose script errors are kept."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.refused: list[str] = []
+        self.errors: list[str] = []
+        page.route("**/*", self._route)
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.on("dialog", lambda dialog: dialog.accept())
+
+    def _route(self, route: Route) -> None:
+        host = urlsplit(route.request.url).hostname or ""
+        if route.request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            self.refused.append(route.request.url)
+            route.abort()
+
+    def shot(self, name: str, *, full_page: bool = True) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
+
+
+@pytest.fixture
+def watched(browser: Browser) -> Iterator[Watched]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield Watched(context.new_page())
+    context.close()
+
+
+def _sign_in(watched: Watched, url: str, key: str) -> Page:
+    page = watched.page
+    page.goto(f"{url}/console")
+    page.get_by_label("Admin key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Documents", exact=True)).to_be_visible()
+    return page
+
+
+def _open(page: Page, name: str) -> None:
+    page.get_by_role("navigation").get_by_role("link", name=name).click()
+    expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
+
+
+def _folder(root: Path, names: dict[str, str]) -> Path:
+    root.mkdir(parents=True)
+    for name, fixture in names.items():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(FIXTURES / "acme" / fixture, target)
+    return root
+
+
+def test_an_admin_works_through_every_page(
+    watched: Watched, server: Server, admin_key: str, tmp_path: Path
+) -> None:
+    page = _sign_in(watched, server.url, admin_key)
+    assert page.evaluate("Object.keys(sessionStorage)") == ["enclave.admin-key"]
+    assert admin_key not in page.url
+    _upload_a_folder(watched, tmp_path)
+    _sync_a_source(watched, tmp_path)
+    _see_the_jobs(watched)
+    _search_open_and_verify(watched)
+    _issue_and_revoke_a_key(watched, server.url)
+    _search_as_an_end_user(watched)
+    _verify_the_audit_chain(watched)
+    page.set_viewport_size({"width": 390, "height": 844})
+    for name in ("Documents", "Search", "Audit"):
+        _open(page, name)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
+        watched.shot(f"phone-{name.lower()}")
+    assert (watched.refused, watched.errors) == ([], [])
+
+
+def _upload_a_folder(watched: Watched, tmp_path: Path) -> None:
+    page = watched.page
+    folder = _folder(tmp_path / "handbooks", {"handbook.md": "handbook.md", "faq.html": "faq.html"})
+    page.locator("input[name=folder]").set_input_files(folder)
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.get_by_text("2 of 2 settled")).to_be_visible(timeout=SETTLE_MS)
+    rows = page.locator("table.uploads tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.locator(".status-ready")).to_have_count(2)
+    bars = page.locator("table.uploads progress")
+    assert bars.evaluate_all("bars => bars.map(bar => bar.value)") == [1, 1]
+    expect(page.get_by_role("cell", name="handbook.md", exact=True).first).to_be_visible()
+    watched.shot("documents")
+
+
+def _sync_a_source(watched: Watched, tmp_path: Path) -> None:
+    page = watched.page
+    _open(page, "Sources")
+    names = {"policy.txt": "policy.txt", "memos/letter.rtf": "letter.rtf"}
+    folder = _folder(tmp_path / "policies", names)
+    page.get_by_label("Source name").fill("policies")
+    page.locator("input[name=folder]").set_input_files(folder)
+    page.get_by_role("button", name="Sync", exact=True).click()
+    done = page.get_by_text(re.compile(r"^done: .*2 add.*2 indexed"))
+    expect(done).to_be_visible(timeout=SETTLE_MS)
+    for path in ("policy.txt", "memos/letter.rtf"):
+        expect(page.locator(f'tr[data-file="{path}"] .status-ready')).to_be_visible()
+    expect(page.get_by_role("cell", name="policies", exact=True)).to_be_visible()
+    watched.shot("sources")
+
+
+def _see_the_jobs(watched: Watched) -> None:
+    page = watched.page
+    _open(page, "Jobs")
+    expect(page.locator("article.job")).to_have_count(1)
+    expect(page.get_by_text("2 indexed, 0 failed, of 2")).to_be_visible()
+    watched.shot("jobs")
+
+
+def _search_open_and_verify(watched: Watched) -> None:
+    page = watched.page
+    _open(page, "Search")
+    page.get_by_label("Query").fill("How long is parental leave?")
+    page.get_by_role("button", name="Search", exact=True).click()
+    first = page.locator("li.hit").first
+    expect(first).to_contain_text("16 weeks")
+    checks = page.locator("ul.checks")
+    expect(checks).to_have_attribute("data-verified", "true", timeout=20_000)
+    page.get_by_text(re.compile(r"Receipt: ✓ verified")).click()
+    expect(page.get_by_text("✓ Ed25519 signature by the service's key")).to_be_visible()
+    hit_text = first.locator(".hit-text").inner_text()
+    first.get_by_role("button", name=re.compile("Open cited span")).click()
+    expect(page.locator('[data-check="span"]')).to_contain_text("✓ The cited span's SHA-256")
+    assert page.locator(".viewer mark").inner_text() == hit_text
+    expect(page.locator(".viewer mark")).to_be_in_viewport()
+    watched.shot("search")
+    watched.shot("search-cited-span", full_page=False)
+
+
+def _issue_and_revoke_a_key(watched: Watched, url: str) -> None:
+    page = watched.page
+    _open(page, "Keys")
+    page.get_by_label("Name", exact=True).fill("support agent")
+    page.get_by_label("End user (optional)").fill("dana")
+    page.get_by_label("Their groups (comma-separated)").fill("support")
+    page.get_by_role("button", name="Issue key").click()
+    secret = page.locator('[data-key="new"]')
+    expect(secret).to_have_text(re.compile(r"^ek_"))
+    issued = secret.inner_text()
+    headers = {"Authorization": f"Bearer {issued}"}
+    assert httpx.get(f"{url}/v1/documents", headers=headers).status_code == 200
+    watched.shot("keys-issued")
+    page.get_by_role("button", name="Done").click()
+    page.get_by_role("button", name="Revoke support agent").click()
+    expect(page.get_by_text("Revoked support agent")).to_be_visible()
+    row = page.locator("tr", has_text="support agent")
+    expect(row.locator(".status-revoked")).to_be_visible()
+    assert httpx.get(f"{url}/v1/documents", headers=headers).status_code == 401
+    watched.shot("keys")
+
+
+def _search_as_an_end_user(watched: Watched) -> None:
+    page = watched.page
+    _open(page, "Access")
+    row = page.locator("tr", has_text="handbook.md")
+    row.get_by_role("button", name=re.compile("Change")).click()
+    page.get_by_label("Only these users and groups").check()
+    page.get_by_label("Groups (comma-separated)", exact=True).fill("people-ops")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("tr", has_text="handbook.md")).to_contain_text("group people-ops")
+    _preview(page, user="erin", groups="")
+    expect(page.locator("li.hit", has_text="16 weeks")).to_have_count(0)
+    _preview(page, user="erin", groups="people-ops")
+    expect(page.locator("li.hit").first).to_contain_text("16 weeks")
+    expect(page.locator("ul.checks")).to_have_attribute("data-verified", "true", timeout=20_000)
+    watched.shot("access")
+
+
+def _preview(page: Page, *, user: str, groups: str) -> None:
+    form = page.get_by_role("form", name="Search as an end user")
+    form.get_by_label("End user (empty: no identity)").fill(user)
+    form.get_by_label("Their groups (comma-separated)").fill(groups)
+    form.get_by_label("Query").fill("How long is parental leave?")
+    form.get_by_role("button", name="Search as this user").click()
+    expect(page.get_by_role("status").filter(has_text=f"As {user}")).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile(r"\d+ results"))).to_be_visible()
+
+
+def _verify_the_audit_chain(watched: Watched) -> None:
+    page = watched.page
+    _open(page, "Audit")
+    page.get_by_role("button", name="Verify", exact=True).click()
+    expect(page.locator('[data-verified="true"]')).to_contain_text("✓ The chain verifies")
+    page.get_by_label("Action").fill("search")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("table.audit tbody tr").first).to_contain_text("search")
+    watched.shot("audit")
+
+
+def test_document_markup_is_shown_as_text_and_never_runs(
+    watched: Watched, server: Server, admin_key: str
+) -> None:
+    auth = {"Authorization": f"Bearer {admin_key}"}
+    files = {"files": ("escalations.txt", HOSTILE.encode(), "text/plain")}
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        job = http.post("/v1/documents", files=files, headers=auth).json()["job_id"]
+        assert http.get(f"/v1/jobs/{job}?wait=60", headers=auth).json()["status"] == "done"
+    page = _sign_in(watched, server.url, admin_key)
+    row = page.locator("tr", has_text="escalations.txt")
+    row.get_by_role("button", name=re.compile("Open")).click()
+    expect(page.locator(".doc-text")).to_contain_text("<script>window.__pwned")
+    _open(page, "Search")
+    page.get_by_label("Query").fill("escalation markup script img onerror")
+    page.get_by_role("button", name="Search", exact=True).click()
+    hit = page.locator("li.hit", has_text="onerror")
+    expect(hit.first).to_be_visible()
+    hit.first.get_by_role("button", name=re.compile("Open cited span")).click()
+    expect(page.locator(".viewer mark")).to_contain_text("onerror=")
+    watched.shot("markup-as-text")
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("main img, main svg, main script").count() == 0
+    assert (watched.refused, watched.errors) == ([], [])
+
+
+def test_the_console_loads_with_every_other_address_refused(
+    watched: Watched, server: Server, admin_key: str
+) -> None:
+    page = _sign_in(watched, server.url, admin_key)
+    expect(page.get_by_role("navigation", name="Console pages")).to_be_visible()
+    _open(page, "Audit")
+    loaded = page.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
+    assert loaded
+    assert all(urlsplit(name).hostname == "127.0.0.1" for name in loaded)
+    assert (watched.refused, watched.errors) == ([], [])
