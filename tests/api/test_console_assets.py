@@ -35,7 +35,8 @@ async def test_every_module_and_style_is_served_and_nothing_else(client: httpx.A
         .headers["content-type"]
         .startswith("text/javascript")
     )
-    for name in ("index.html", "../docs.js", "..%2Fdocs.js", "pages/../../docs.html", "nope.js"):
+    # httpx resolves `..` before sending; the encoded form reaches the route as `../docs.js`.
+    for name in ("index.html", "..%2Fdocs.js", "pages%2F..%2F..%2Fdocs.html", "nope.js"):
         assert (await client.get(f"/console/assets/{name}")).status_code == 404, name
     moved = await client.get("/console/", follow_redirects=False)
     assert (moved.status_code, moved.headers["location"]) == (308, "/console")

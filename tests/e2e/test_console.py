@@ -5,13 +5,14 @@ the audit chain; documents full of markup stay text; nothing leaves the machine.
 
 import re
 import shutil
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, Route, expect, sync_playwright
 
 from tests.conftest import OPERATOR_KEY
 from tests.e2e.test_serve import Server
@@ -137,16 +138,30 @@ def test_an_admin_works_through_every_page(
 def _upload_a_folder(watched: Watched, tmp_path: Path) -> None:
     page = watched.page
     folder = _folder(tmp_path / "handbooks", {"handbook.md": "handbook.md", "faq.html": "faq.html"})
+    (folder / "broken").mkdir()
+    shutil.copy(FIXTURES / "bad" / "corrupt.pdf", folder / "broken" / "corrupt.pdf")
+    shutil.copy(FIXTURES / "bad" / "binary.txt", folder / "binary.txt")
+    with zipfile.ZipFile(folder / "bundle.zip", "w") as bundle:
+        bundle.writestr("first.txt", "The first memo of the bundle is about the shuttle bus.")
+        bundle.writestr("second.txt", "The second memo of the bundle is about the canteen.")
     page.locator("input[name=folder]").set_input_files(folder)
     page.get_by_role("button", name="Upload", exact=True).click()
-    expect(page.get_by_text("2 of 2 settled")).to_be_visible(timeout=SETTLE_MS)
-    rows = page.locator("table.uploads tbody tr")
-    expect(rows).to_have_count(2)
-    expect(rows.locator(".status-ready")).to_have_count(2)
+    expect(page.get_by_text("5 of 5 settled")).to_be_visible(timeout=SETTLE_MS)
+    expect(page.locator("table.uploads tbody tr")).to_have_count(5)
+    for name in ("handbook.md", "faq.html"):
+        expect(_row(page, name).locator(".status-ready")).to_be_visible()
+    expect(_row(page, "bundle.zip")).to_contain_text("ready (2 documents)")
+    expect(_row(page, "broken/corrupt.pdf").locator(".status-failed")).to_be_visible()
+    expect(_row(page, "broken/corrupt.pdf").locator(".error-text")).not_to_be_empty()
+    expect(_row(page, "binary.txt").locator(".status-refused")).to_be_visible()
+    expect(_row(page, "binary.txt").locator(".error-text")).to_contain_text("unsupported")
     bars = page.locator("table.uploads progress")
-    assert bars.evaluate_all("bars => bars.map(bar => bar.value)") == [1, 1]
-    expect(page.get_by_role("cell", name="handbook.md", exact=True).first).to_be_visible()
+    assert set(bars.evaluate_all("bars => bars.map(bar => bar.value)")) == {1}
     watched.shot("documents")
+
+
+def _row(page: Page, name: str) -> Locator:
+    return page.locator(f'table.uploads tr[data-file="{name}"]')
 
 
 def _sync_a_source(watched: Watched, tmp_path: Path) -> None:
@@ -168,15 +183,17 @@ def _sync_a_source(watched: Watched, tmp_path: Path) -> None:
 def _see_the_jobs(watched: Watched) -> None:
     page = watched.page
     _open(page, "Jobs")
-    expect(page.locator("article.job")).to_have_count(1)
-    expect(page.get_by_text("2 indexed, 0 failed, of 2")).to_be_visible()
+    jobs = page.locator("article.job")
+    expect(jobs).to_have_count(4)  # the bundle, and the three files sent again one by one
+    expect(jobs.filter(has_text="2 indexed, 0 failed, of 2")).to_have_count(1)
+    expect(jobs.filter(has_text="0 indexed, 1 failed, of 1")).to_contain_text("corrupt.pdf")
     watched.shot("jobs")
 
 
 def _search_open_and_verify(watched: Watched) -> None:
     page = watched.page
     _open(page, "Search")
-    page.get_by_label("Query").fill("How long is parental leave?")
+    page.get_by_label("Query").fill("  How long is parental leave? ")  # the service strips it
     page.get_by_role("button", name="Search", exact=True).click()
     first = page.locator("li.hit").first
     expect(first).to_contain_text("16 weeks")

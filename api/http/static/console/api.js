@@ -109,23 +109,35 @@ export async function follow(path, onEvent, signal) {
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return;
-    buffer += value;
+    buffer += value.replace(/\r\n?/g, "\n");
     let end;
     while ((end = buffer.indexOf("\n\n")) >= 0) {
       const block = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);
       const event = parseEvent(block);
+      if (event?.name === "error") throw streamError(event.data, key);
       if (event) onEvent(event.name, event.data);
     }
   }
+}
+
+// The stream's `error` event: the key was revoked, or the job erased, while it ran.
+function streamError(data, key) {
+  const { code, message } = data?.error ?? { code: "stream_error", message: "the stream failed" };
+  const status = code === "unauthenticated" ? 401 : code === "not_found" ? 404 : 503;
+  return refused(new ApiError(status, code, message), key);
 }
 
 function parseEvent(block) {
   let name = "message";
   const data = [];
   for (const line of block.split("\n")) {
-    if (line.startsWith("event: ")) name = line.slice(7);
-    else if (line.startsWith("data: ")) data.push(line.slice(6));
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue; // a comment (keep-alive) or a blank line
+    const field = line.slice(0, colon);
+    const value = line.slice(colon + 1).replace(/^ /, "");
+    if (field === "event") name = value;
+    else if (field === "data") data.push(value);
   }
   return data.length ? { name, data: JSON.parse(data.join("\n")) } : null;
 }

@@ -1,15 +1,18 @@
 // Small shared pieces of the pages. Every text from the service or from a document is
 // rendered as text (Preact sets textContent), never as HTML.
-import { html, useCallback, useEffect, useState } from "./vendor.js";
+import { html, useCallback, useEffect, useRef, useState } from "./vendor.js";
 
 /** Load something when the page opens (and when `deps` change): {data, error, reload}. */
 export function useLoad(load, deps) {
   const [state, setState] = useState({ data: null, error: null, loading: true });
+  const latest = useRef(0); // an answer to an older request never overwrites a newer one
   const reload = useCallback(() => {
+    const ticket = ++latest.current;
     setState((s) => ({ ...s, loading: true }));
+    const settle = (next) => ticket === latest.current && setState(next);
     return load().then(
-      (data) => setState({ data, error: null, loading: false }),
-      (error) => setState({ data: null, error, loading: false }),
+      (data) => settle({ data, error: null, loading: false }),
+      (error) => settle({ data: null, error, loading: false }),
     );
   }, deps);
   useEffect(() => {
@@ -93,6 +96,13 @@ export function Pager({ offset, next, onPage }) {
 /** Split "a, b ,c" into ["a", "b", "c"]. */
 export function list(text) {
   return text.split(",").map((s) => s.trim()).filter(Boolean);
+}
+
+/** Move the keyboard focus to a panel's heading when the panel opens. */
+export function useFocus(deps) {
+  const heading = useRef(null);
+  useEffect(() => heading.current?.focus(), deps);
+  return heading;
 }
 
 export function Progress({ value, max, label }) {

@@ -5,12 +5,20 @@ import { upload } from "./api.js";
 const BATCH_FILES = 20;
 const BATCH_BYTES = 32 * 1024 * 1024;
 
+function isArchive({ file, name }) {
+  return /\.zip$/i.test(name) || file.type === "application/zip";
+}
+
 /** Group [{file, name}] into batches of at most BATCH_FILES files and about BATCH_BYTES. */
 export function batches(items) {
   const groups = [];
   let current = [];
   let bytes = 0;
   for (const item of items) {
+    if (isArchive(item)) {
+      groups.push([item]); // answered with one document per member: alone, its row has them all
+      continue;
+    }
     if (current.length && (current.length >= BATCH_FILES || bytes + item.file.size > BATCH_BYTES)) {
       groups.push(current);
       current = [];
@@ -24,7 +32,7 @@ export function batches(items) {
 }
 
 /**
- * Upload one batch to `path`; `onFile(name, fraction)` tells each file's progress (0..1).
+ * Upload one batch to `path`; `onFile(item, fraction)` tells each file's progress (0..1).
  * Resolves to the service's answer.
  */
 export function sendBatch(path, batch, { fields, onFile }) {
@@ -35,13 +43,14 @@ export function sendBatch(path, batch, { fields, onFile }) {
     offset += file.size;
   }
   const onProgress = (sent) => {
-    batch.forEach(({ file, name }, i) => {
-      const fraction = file.size ? (sent - starts[i]) / file.size : sent >= starts[i] ? 1 : 0;
-      onFile(name, Math.max(0, Math.min(1, fraction)));
+    batch.forEach((item, i) => {
+      const { size } = item.file;
+      const fraction = size ? (sent - starts[i]) / size : sent >= starts[i] ? 1 : 0;
+      onFile(item, Math.max(0, Math.min(1, fraction)));
     });
   };
   return upload(path, batch, { fields, onProgress }).then((answer) => {
-    batch.forEach(({ name }) => onFile(name, 1));
+    batch.forEach((item) => onFile(item, 1));
     return answer;
   });
 }

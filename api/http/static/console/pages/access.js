@@ -2,10 +2,11 @@
 // (through a short-lived reader key bound to that identity, revoked right after).
 import { call } from "../api.js";
 import { html, useState } from "../vendor.js";
-import { ErrorNote, Loading, Pager, accessText, list, useAction, useLoad } from "../ui.js";
+import { ErrorNote, Loading, Pager, accessText, list, useAction, useFocus, useLoad } from "../ui.js";
 import { SearchFields, SearchResults, searchBody } from "./search.js";
 
 const PREVIEW_KEY_S = 600;
+let revokeFailed = null;
 
 export function AccessPage() {
   const [offset, setOffset] = useState(0);
@@ -25,13 +26,14 @@ export function AccessPage() {
         </tr>`)}</tbody></table></div>
         <${Pager} offset=${offset} next=${docs.data.next_offset} onPage=${setOffset} />`}
     </section>
-    ${editing && html`<${AccessForm} doc=${editing} onDone=${() => { setEditing(null); docs.reload(); }} />`}
+    ${editing && html`<${AccessForm} key=${editing.id} doc=${editing} onDone=${() => { setEditing(null); docs.reload(); }} />`}
   `;
 }
 
 function AccessForm({ doc, onDone }) {
   const save = useAction((access) => call("PATCH", `/v1/documents/${doc.id}`, { json: { access } }));
   const [everyone, setEveryone] = useState(!doc.access);
+  const heading = useFocus([doc.id]);
   const submit = async (event) => {
     event.preventDefault();
     const data = new FormData(event.currentTarget);
@@ -39,7 +41,7 @@ function AccessForm({ doc, onDone }) {
     if (await save.run(access)) onDone();
   };
   return html`<section class="panel" aria-labelledby="access-heading">
-    <h2 id="access-heading">Readers of ${doc.path ?? doc.filename}</h2>
+    <h2 id="access-heading" tabindex="-1" ref=${heading}>Readers of ${doc.path ?? doc.filename}</h2>
     <form class="upload" onSubmit=${submit}>
       <fieldset><legend>Who may read it</legend>
         <label class="check"><input type="radio" name="scope" checked=${everyone} onChange=${() => setEveryone(true)} /> Everyone in the tenant</label>
@@ -55,15 +57,18 @@ function AccessForm({ doc, onDone }) {
 }
 
 async function searchAs(user, groups, body) {
+  if (groups.length && !user) throw new Error("groups belong to an end user: name the user too");
+  revokeFailed = null;
   const expires = new Date(Date.now() + PREVIEW_KEY_S * 1000).toISOString();
   const spec = { role: "reader", name: `console preview: ${user || "tenant-wide"}`.slice(0, 100), expires_at: expires };
   if (user) Object.assign(spec, { user, groups });
   const preview = await call("POST", "/v1/keys", { json: spec });
-  try {
-    return await call("POST", "/v1/search", { json: body, key: preview.key });
-  } finally {
-    await call("DELETE", `/v1/keys/${preview.id}`);
-  }
+  const found = await call("POST", "/v1/search", { json: body, key: preview.key }).finally(() =>
+    call("DELETE", `/v1/keys/${preview.id}`).catch(() => {
+      revokeFailed = `the preview key ${preview.prefix}… could not be revoked: revoke it on the Keys page (it expires in ${PREVIEW_KEY_S / 60} minutes anyway)`;
+    }),
+  );
+  return { ...found, warning: revokeFailed };
 }
 
 function SearchAs() {
@@ -89,6 +94,7 @@ function SearchAs() {
       <button type="submit" disabled=${search.busy}>Search as this user</button>
     </form>
     <${ErrorNote} error=${search.error} />
+    ${search.result?.warning && html`<p class="warning" role="alert">${search.result.warning}</p>`}
     ${search.result && html`<p role="status">As <strong>${asked.user || "a reader without identity"}</strong>${asked.groups.length ? ` (groups ${asked.groups.join(", ")})` : ""}:</p>
       <${SearchResults} search=${search.result} query=${asked.query} />`}
   </section>`;

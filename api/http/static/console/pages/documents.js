@@ -3,12 +3,14 @@ import { ApiError, call, follow } from "../api.js";
 import { html, useState } from "../vendor.js";
 import { batches, folderFiles, sendBatch } from "../uploads.js";
 import {
-  ErasureReceipt, ErrorNote, Loading, Pager, Progress, Status, accessText, list, size, useLoad, when,
+  ErasureReceipt, ErrorNote, Loading, Pager, Progress, Status, accessText, list, size, useFocus, useLoad,
+  when,
 } from "../ui.js";
 
 const STATUSES = ["", "queued", "processing", "ready", "failed", "superseded"];
 // A batch refused as a whole for one file's sake is sent again file by file: the rest lands.
 const PER_FILE_RETRY = new Set([413, 415, 422]);
+const SETTLED = new Set(["ready", "failed", "refused"]);
 
 export function DocumentsPage() {
   const [query, setQuery] = useState({ status: "", tag: "", offset: 0 });
@@ -31,7 +33,7 @@ export function DocumentsPage() {
   return html`
     <${UploadPanel} onChange=${docs.reload} />
     ${erased && html`<div class="notice" role="status">
-      <p>Erased <strong>${erased.name}</strong>.</p>
+      <p>${erased.receipt ? "Erased" : "Could not erase"} <strong>${erased.name}</strong>.</p>
       <${ErrorNote} error=${erased.error} />
       <${ErasureReceipt} receipt=${erased.receipt} />
     </div>`}
@@ -71,7 +73,7 @@ function DocumentTable({ documents, onOpen, onDelete }) {
       <td><${Status} value=${doc.status} /></td>
       <td>${doc.version}</td>
       <td>${doc.chunk_count}</td>
-      <td>${size(doc.size_bytes)}</td>
+      <td class="nowrap">${size(doc.size_bytes)}</td>
       <td>${accessText(doc.access)}</td>
       <td>${when(doc.created_at)}</td>
       <td class="actions">
@@ -85,8 +87,9 @@ function DocumentTable({ documents, onOpen, onDelete }) {
 function DocumentDetail({ id, onClose }) {
   const doc = useLoad(() => call("GET", `/v1/documents/${id}`), [id]);
   const text = useLoad(() => call("GET", `/v1/documents/${id}/text`, { text: true }), [id]);
+  const heading = useFocus([id]);
   return html`<section class="panel" aria-labelledby="detail-heading">
-    <h2 id="detail-heading">${doc.data ? doc.data.path ?? doc.data.filename : "Document"}</h2>
+    <h2 id="detail-heading" tabindex="-1" ref=${heading}>${doc.data ? doc.data.path ?? doc.data.filename : "Document"}</h2>
     <button type="button" class="close" onClick=${onClose}>Close</button>
     <${ErrorNote} error=${doc.error} />
     ${doc.data && html`<dl class="facts">
@@ -107,21 +110,21 @@ function UploadPanel({ onChange }) {
   const [rows, setRows] = useState([]);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
-  const update = (name, change) =>
-    setRows((all) => all.map((row) => (row.name === name ? { ...row, ...change } : row)));
+  const update = (id, change) =>
+    setRows((all) => all.map((row) => (row.id === id ? { ...row, ...change(row) } : row)));
   const submit = async (event) => {
     event.preventDefault();
     const form = event.currentTarget;
     const chosen = [
       ...Array.from(form.elements.files.files, (file) => ({ file, name: file.name.normalize("NFC") })),
       ...folderFiles(form.elements.folder.files),
-    ];
+    ].map((item, id) => ({ ...item, id }));
     if (!chosen.length) return setError({ message: "choose files or a folder first" });
     const tags = list(form.elements.tags.value);
     const fields = tags.length ? { metadata: JSON.stringify({ tags }) } : {};
     setError(null);
     setBusy(true);
-    setRows(chosen.map(({ file, name }) => ({ name, size: file.size, sent: 0, status: "uploading" })));
+    setRows(chosen.map(({ file, name, id }) => ({ id, name, size: file.size, sent: 0, status: "uploading", docs: {} })));
     const follows = [];
     for (const batch of batches(chosen)) follows.push(...(await sendWithRetry(batch, fields, update)));
     await Promise.all(follows);
@@ -129,7 +132,7 @@ function UploadPanel({ onChange }) {
     form.reset();
     onChange();
   };
-  const settled = rows.filter((r) => ["ready", "failed", "refused"].includes(r.status)).length;
+  const settled = rows.filter((r) => SETTLED.has(r.status)).length;
   return html`<section aria-labelledby="upload-heading" class="panel">
     <h2 id="upload-heading">Upload</h2>
     <form onSubmit=${submit} class="upload">
@@ -142,10 +145,10 @@ function UploadPanel({ onChange }) {
     ${rows.length > 0 && html`<p role="status">${settled} of ${rows.length} settled</p>
     <div class="scroll"><table class="uploads">
       <thead><tr><th>File</th><th>Size</th><th>Upload</th><th>Status</th></tr></thead>
-      <tbody>${rows.map((row) => html`<tr data-file=${row.name}>
-        <td>${row.name}</td><td>${size(row.size)}</td>
+      <tbody>${rows.map((row) => html`<tr key=${row.id} data-file=${row.name}>
+        <td>${row.name}</td><td class="nowrap">${size(row.size)}</td>
         <td><${Progress} value=${row.sent} max=${1} label=${`upload of ${row.name}`} /></td>
-        <td><${Status} value=${row.status} />${row.duplicate ? " (already here)" : ""}
+        <td><${Status} value=${row.status} />${row.note ? ` (${row.note})` : ""}
           ${row.error && html`<div class="error-text">${row.error}</div>`}</td>
       </tr>`)}</tbody>
     </table></div>`}
@@ -153,7 +156,7 @@ function UploadPanel({ onChange }) {
 }
 
 async function sendWithRetry(batch, fields, update) {
-  const onFile = (name, sent) => update(name, { sent });
+  const onFile = (item, sent) => update(item.id, () => ({ sent }));
   try {
     const answer = await sendBatch("/v1/documents", batch, { fields, onFile });
     return [watch(answer, batch, update)];
@@ -163,25 +166,61 @@ async function sendWithRetry(batch, fields, update) {
       for (const item of batch) follows.push(...(await sendWithRetry([item], fields, update)));
       return follows;
     }
-    batch.forEach(({ name }) => update(name, { status: "refused", error: `${error.code}: ${error.message}` }));
+    const refused = () => ({ status: "refused", error: `${error.code}: ${error.message}` });
+    batch.forEach(({ id }) => update(id, refused));
     return [];
   }
 }
 
-// Follow the upload's job until every document of it is ready or failed.
-function watch(answer, batch, update) {
-  const names = new Map();
-  answer.documents.forEach((doc, i) => {
-    names.set(doc.id, batch[i].name);
-    update(batch[i].name, { status: doc.status, duplicate: doc.duplicate });
-  });
-  const show = (_event, job) => {
-    for (const doc of job.documents ?? []) {
-      const name = names.get(doc.id);
-      if (name) update(name, { status: doc.status, error: doc.error });
+// Which row each document of an answer belongs to: one document per file, in order; an
+// archive (sent alone) answers with one document per member, all on its row.
+function owners(answer, batch) {
+  const single = answer.documents.length === batch.length;
+  return new Map(answer.documents.map((doc, i) => [doc.id, single ? batch[i].id : batch[0].id]));
+}
+
+// A row's status from its documents: settled once every one is ready or failed.
+function summary(docs) {
+  const all = Object.values(docs);
+  const failed = all.filter((d) => d.status === "failed");
+  const settled = all.every((d) => d.status === "ready" || d.status === "failed");
+  let status = settled ? (failed.length === all.length ? "failed" : "ready") : "processing";
+  if (all.every((d) => d.status === "queued")) status = "queued";
+  const notes = [];
+  if (all.length > 1) notes.push(`${all.length} documents`);
+  if (all.some((d) => d.duplicate)) notes.push("already here");
+  const error = failed.map((d) => (all.length > 1 ? `${d.filename}: ${d.error}` : d.error)).join("; ");
+  return { status, note: notes.join(", "), error: error || null };
+}
+
+// Follow the upload's job until every document of it is ready or failed: the event stream,
+// then long polls if the stream ended early (a proxy's timeout, a restart).
+async function watch(answer, batch, update) {
+  const owner = owners(answer, batch);
+  const show = (documents) => {
+    for (const doc of documents) {
+      const id = owner.get(doc.id);
+      if (id === undefined) continue;
+      update(id, (row) => {
+        const docs = { ...row.docs, [doc.id]: { ...row.docs[doc.id], ...doc } };
+        return { docs, ...summary(docs) };
+      });
     }
   };
-  return follow(`/v1/jobs/${answer.job_id}/events`, show).catch((error) => {
-    batch.forEach(({ name }) => update(name, { error: `progress lost: ${error.message}` }));
-  });
+  show(answer.documents);
+  const path = `/v1/jobs/${answer.job_id}`;
+  let settled = false;
+  try {
+    await follow(`${path}/events`, (name, job) => {
+      show(job.documents);
+      settled = name === "done";
+    });
+    while (!settled) {
+      const job = await call("GET", path, { query: { wait: 30 } });
+      show(job.documents);
+      settled = job.status === "done" || job.status === "failed";
+    }
+  } catch (error) {
+    batch.forEach(({ id }) => update(id, () => ({ error: `progress lost: ${error.message}` })));
+  }
 }

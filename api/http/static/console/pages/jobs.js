@@ -3,7 +3,7 @@ import { call } from "../api.js";
 import { html, useEffect, useState } from "../vendor.js";
 import { ErrorNote, Loading, Pager, Progress, Status, useLoad, when } from "../ui.js";
 
-const REFRESH_MS = 2000;
+const REFRESH_MS = 5000; // each refresh is an audited read
 
 export function JobsPage() {
   const [offset, setOffset] = useState(0);

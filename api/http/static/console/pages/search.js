@@ -31,7 +31,8 @@ export function searchBody(form) {
     const values = list(form.get(name) ?? "");
     if (values.length) filter[name] = values;
   }
-  const body = { query: form.get("query"), mode: form.get("mode"), top_k: Number(form.get("top_k")) };
+  // The service strips the query and signs the stripped text's hash: send that text.
+  const body = { query: form.get("query").trim(), mode: form.get("mode"), top_k: Number(form.get("top_k")) };
   if (form.get("rerank")) body.rerank = true;
   if (Object.keys(filter).length) body.filter = filter;
   return body;

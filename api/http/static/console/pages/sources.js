@@ -4,9 +4,12 @@ import { call } from "../api.js";
 import { html, useState } from "../vendor.js";
 import { batches, folderFiles, sendBatch } from "../uploads.js";
 import { sha256OfBytes } from "../verify.js";
-import { ErasureReceipt, ErrorNote, Loading, Progress, Status, accessText, size, useLoad, when } from "../ui.js";
+import {
+  ErasureReceipt, ErrorNote, Loading, Progress, Status, accessText, size, useFocus, useLoad, when,
+} from "../ui.js";
 
 const POLL_MS = 1000;
+const MAX_POLL_MS = 5000; // each look is an audited read: look less often as a run drags on
 const SETTLED_PHASES = new Set(["done", "abandoned"]);
 
 export function SourcesPage() {
@@ -25,7 +28,7 @@ export function SourcesPage() {
   };
   return html`
     <${SyncPanel} onChange=${sources.reload} />
-    ${erased && html`<div class="notice" role="status"><p>Erased the source <strong>${erased.name}</strong>.</p>
+    ${erased && html`<div class="notice" role="status"><p>${erased.receipt ? "Erased" : "Could not erase"} the source <strong>${erased.name}</strong>.</p>
       <${ErrorNote} error=${erased.error} /><${ErasureReceipt} receipt=${erased.receipt} /></div>`}
     <section aria-labelledby="sources-heading">
       <h2 id="sources-heading">All sources</h2>
@@ -44,7 +47,7 @@ export function SourcesPage() {
             <button type="button" class="danger" onClick=${() => remove(s.name)}>Delete<span class="sr-only"> ${s.name}</span></button>
           </td></tr>`)}</tbody></table></div>`}
     </section>
-    ${opened && html`<${Runs} name=${opened} onClose=${() => setOpened(null)} />`}
+    ${opened && html`<${Runs} key=${opened} name=${opened} onClose=${() => setOpened(null)} />`}
   `;
 }
 
@@ -115,7 +118,7 @@ function SyncPanel({ onChange }) {
     ${rows.length > 0 && html`<div class="scroll"><table class="uploads">
       <thead><tr><th>Path</th><th>Size</th><th>Action</th><th>Upload</th><th>Outcome</th></tr></thead>
       <tbody>${rows.map((row) => html`<tr data-file=${row.name}>
-        <td>${row.name}</td><td>${size(row.size)}</td><td>${row.entry?.action ?? "…"}</td>
+        <td>${row.name}</td><td class="nowrap">${size(row.size)}</td><td>${row.entry?.action ?? "…"}</td>
         <td><${Progress} value=${row.sent} max=${1} label=${`upload of ${row.name}`} /></td>
         <td><${Outcome} entry=${row.entry} /></td>
       </tr>`)}</tbody></table></div>`}
@@ -134,19 +137,19 @@ async function uploadNeeded(runPath, items, needed, { setPhase, sent, merge }) {
   let done = 0;
   for (const batch of batches(todo)) {
     setPhase(`uploading ${done + 1}–${done + batch.length} of ${todo.length}`);
-    const answer = await sendBatch(`${runPath}/files`, batch, { onFile: sent });
+    const answer = await sendBatch(`${runPath}/files`, batch, { onFile: (item, f) => sent(item.name, f) });
     merge(answer.entries);
     done += batch.length;
   }
 }
 
 async function settle(runPath, { setPhase, merge }) {
-  for (;;) {
+  for (let delay = POLL_MS; ; delay = Math.min(delay * 1.5, MAX_POLL_MS)) {
     const run = await call("GET", runPath, { query: { entries: 10000 } });
     merge(run.entries);
     setPhase(`${run.phase}: ${counts(run.counts)}`);
     if (SETTLED_PHASES.has(run.phase)) return run;
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    await new Promise((resolve) => setTimeout(resolve, delay));
   }
 }
 
@@ -163,9 +166,10 @@ function Runs({ name, onClose }) {
   const base = `/v1/sources/${encodeURIComponent(name)}/runs`;
   const runs = useLoad(() => call("GET", base), [name]);
   const [opened, setOpened] = useState(null);
+  const heading = useFocus([name]);
   const run = useLoad(() => (opened ? call("GET", `${base}/${opened}`) : Promise.resolve(null)), [opened]);
   return html`<section class="panel" aria-labelledby="runs-heading">
-    <h2 id="runs-heading">Runs of ${name}</h2>
+    <h2 id="runs-heading" tabindex="-1" ref=${heading}>Runs of ${name}</h2>
     <button type="button" class="close" onClick=${onClose}>Close</button>
     <${ErrorNote} error=${runs.error} />
     ${runs.data && html`<div class="scroll"><table>
