@@ -32,11 +32,14 @@ run: venv
 	$(BIN)/enclave migrate
 	$(BIN)/enclave serve --host 127.0.0.1 --port 8000
 
+# One worker per core (at most 4), each running whole test files: the suite is half I/O waits.
+PYTEST := $(BIN)/python -m pytest -q -n auto --maxprocesses=4 --dist loadfile
+
 test: venv
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 test-fast: venv
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lint: venv
 	$(BIN)/ruff check .
