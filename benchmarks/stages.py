@@ -77,11 +77,12 @@ STAGES = [
 def child(port: int, stats_path: Path) -> None:
     """Wrap the stages, dump their totals at exit, run `enclave serve`."""
     totals: dict[str, list[float]] = {label: [0, 0.0] for label, _, _ in STAGES}
+    totals["cpu"] = [0, time.process_time()]
     lock = threading.Lock()
     for label, module, attribute in STAGES:
         _wrap(label, module, attribute, totals, lock)
     signal.signal(signal.SIGUSR1, lambda *_: _zero(totals))
-    signal.signal(signal.SIGUSR2, lambda *_: stats_path.write_text(json.dumps(totals)))
+    signal.signal(signal.SIGUSR2, lambda *_: stats_path.write_text(json.dumps(_dump(totals))))
     from api.cli.main import main
 
     sys.argv = ["enclave", "serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -91,6 +92,12 @@ def child(port: int, stats_path: Path) -> None:
 def _zero(totals: dict[str, list[float]]) -> None:
     for pair in totals.values():
         pair[:] = [0, 0.0]
+    totals["cpu"] = [0, time.process_time()]  # the whole server process: every thread
+
+
+def _dump(totals: dict[str, list[float]]) -> dict[str, list[float]]:
+    """The totals, with the server's CPU seconds since they were zeroed."""
+    return {**totals, "cpu": [0, time.process_time() - totals["cpu"][1]]}
 
 
 def _wrap(
@@ -211,6 +218,10 @@ def _table(rows: list[tuple[int, Any, dict[str, Any]]]) -> Table:
     table.add_row("p50 / floor (embed + index query)", *[
         x for p, f in zip(p50s, floors, strict=True) for x in (f"{p / f:.2f}", "")
     ])  # fmt: skip
+    cpu = [totals["cpu"][1] * 1000 / searches[i] for i, (_, _, totals) in enumerate(rows)]
+    table.add_row(
+        "server CPU ms / search (all threads)", *[x for c in cpu for x in (f"{c:.2f}", "")]
+    )
     health = [totals["healthz"] for _, _, totals in rows]
     table.add_row("/healthz, requests/s", *[x for h in health for x in (f"{h:.0f}", "")])
     table.add_row("searches / healthz", *[
