@@ -5,6 +5,8 @@ the audit chain; documents full of markup stay text; nothing leaves the machine.
 
 import re
 import shutil
+import sqlite3
+import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,22 +34,30 @@ HOSTILE = (
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data = tmp_path_factory.mktemp("console") / "data"
-    running = Server(data, {"ENCLAVE_OPERATOR_KEY": OPERATOR_KEY})
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("console") / "data"
+
+
+@pytest.fixture(scope="module")
+def server(data_dir: Path) -> Iterator[Server]:
+    running = Server(data_dir, {"ENCLAVE_OPERATOR_KEY": OPERATOR_KEY})
     yield running
     running.stop()
 
 
-@pytest.fixture(scope="module")
-def admin_key(server: Server) -> str:
+def _tenant(url: str, name: str) -> tuple[str, str]:
+    """A new tenant's id and admin key."""
     op = {"Authorization": f"Bearer {OPERATOR_KEY}"}
-    with httpx.Client(base_url=server.url, timeout=30) as http:
-        tenant = http.post("/v1/tenants", json={"name": "Acme Robotics"}, headers=op).json()
+    with httpx.Client(base_url=url, timeout=30) as http:
+        tenant = http.post("/v1/tenants", json={"name": name}, headers=op).json()
         body = {"role": "admin", "name": "console admin"}
         issued = http.post(f"/v1/tenants/{tenant['id']}/keys", json=body, headers=op).json()
-    key: str = issued["key"]
-    return key
+    return tenant["id"], issued["key"]
+
+
+@pytest.fixture(scope="module")
+def admin_key(server: Server) -> str:
+    return _tenant(server.url, "Acme Robotics")[1]
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +105,7 @@ def _sign_in(watched: Watched, url: str, key: str) -> Page:
     page = watched.page
     page.goto(f"{url}/console")
     page.get_by_label("Admin key").fill(key)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Admin key").press("Enter")  # the keyboard is enough
     expect(page.get_by_role("heading", name="Documents", exact=True)).to_be_visible()
     return page
 
@@ -127,11 +137,13 @@ def test_an_admin_works_through_every_page(
     _issue_and_revoke_a_key(watched, server.url)
     _search_as_an_end_user(watched)
     _verify_the_audit_chain(watched)
+    _delete_a_document(watched)
+    assert admin_key not in server.output()  # never logged
     page.set_viewport_size({"width": 390, "height": 844})
     for name in ("Documents", "Search", "Audit"):
         _open(page, name)
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
         watched.shot(f"phone-{name.lower()}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
     assert (watched.refused, watched.errors) == ([], [])
 
 
@@ -162,6 +174,17 @@ def _upload_a_folder(watched: Watched, tmp_path: Path) -> None:
 
 def _row(page: Page, name: str) -> Locator:
     return page.locator(f'table.uploads tr[data-file="{name}"]')
+
+
+def _delete_a_document(watched: Watched) -> None:
+    page = watched.page
+    _open(page, "Documents")
+    page.get_by_role("button", name="Delete faq.html").click()  # the dialog is accepted
+    receipt = page.get_by_role("region", name="Erasure receipt")
+    expect(receipt).to_contain_text("documents")
+    expect(receipt.locator("dd").first).to_have_text("1")
+    expect(page.get_by_role("button", name="Delete faq.html")).to_have_count(0)
+    watched.shot("documents-erased")
 
 
 def _sync_a_source(watched: Watched, tmp_path: Path) -> None:
@@ -304,4 +327,29 @@ def test_the_console_loads_with_every_other_address_refused(
     loaded = page.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
     assert loaded
     assert all(urlsplit(name).hostname == "127.0.0.1" for name in loaded)
+    assert (watched.refused, watched.errors) == ([], [])
+
+
+def test_audit_verify_names_the_first_tampered_event(
+    watched: Watched, server: Server, data_dir: Path
+) -> None:
+    tenant_id, key = _tenant(server.url, "Tampered Ltd")
+    page = _sign_in(watched, server.url, key)
+    for name in ("Keys", "Jobs", "Audit"):  # each page's reads are audited events
+        _open(page, name)
+    page.get_by_role("button", name="Verify", exact=True).click()
+    expect(page.locator('[data-verified="true"]')).to_be_visible()
+    with sqlite3.connect(data_dir / "enclave.db") as db:
+        ids = (uuid.UUID(tenant_id).hex, tenant_id)
+        (seq,) = db.execute(
+            "SELECT MIN(seq) + 1 FROM audit_events WHERE tenant_id IN (?, ?)", ids
+        ).fetchone()
+        db.execute(
+            "UPDATE audit_events SET outcome = 'tampered' WHERE tenant_id IN (?, ?) AND seq = ?",
+            (*ids, seq),
+        )
+    page.get_by_role("button", name="Verify", exact=True).click()
+    broken = page.locator('[data-verified="false"]')
+    expect(broken).to_contain_text(f"The chain breaks at event {seq}")
+    watched.shot("audit-broken")
     assert (watched.refused, watched.errors) == ([], [])
