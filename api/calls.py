@@ -5,6 +5,7 @@ request it mirrors are the same request to the domain and read the same in the a
 """
 
 import uuid
+from dataclasses import replace
 
 from api.services import Services
 from api.transaction import Context
@@ -33,18 +34,24 @@ def search(ctx: Context, services: Services, request: searching.SearchRequest) -
             key_id=ctx.principal.key_id,
             identity=ctx.principal.label(),
         )
-        event = ctx.record([str(found.record.id)], **found.audit)
-        model = services.embedder.name
-        signed = receipts.payload(
-            found.record, model=model, audit_seq=event.seq, audit_hash=event.hash
+        services.writes.run(
+            ctx.session, lambda session: _keep(replace(ctx, session=session), services, found)
         )
-        found.record.receipt = services.signing.sign(signed)
-        searching.keep(scope, found.record)
     return SearchOut(
         search_id=found.record.id,
         results=[SearchHit.model_validate(hit) for hit in found.record.results],
         receipt=found.record.receipt,
     )
+
+
+def _keep(ctx: Context, services: Services, found: searching.Searched) -> None:
+    """A search's writes: its audit event, then its receipt (which names that event), then
+    its record with the receipt."""
+    event = ctx.record([str(found.record.id)], **found.audit)
+    model = services.embedder.name
+    signed = receipts.payload(found.record, model=model, audit_seq=event.seq, audit_hash=event.hash)
+    found.record.receipt = services.signing.sign(signed)
+    searching.keep(ctx.scope, found.record)
 
 
 def get_chunk(ctx: Context, chunk_id: uuid.UUID) -> ChunkOut:

@@ -17,6 +17,7 @@ STATUS: dict[type[Exception], tuple[int, str]] = {
     tenancy_errors.IsolationViolation: (500, "internal_error"),
     tenancy_errors.RateLimited: (429, "rate_limited"),
     tenancy_errors.QuotaExceeded: (413, "quota_exceeded"),
+    tenancy_errors.StoreUnavailable: (503, "store_unavailable"),
     ingest_errors.PayloadTooLarge: (413, "payload_too_large"),
     ingest_errors.UnsupportedMediaType: (415, "unsupported_media_type"),
     ingest_errors.InvalidUpload: (422, "invalid_upload"),

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from api.anchoring import Anchorer
 from api.metrics import Metrics
 from api.settings import Settings
+from api.writer import GroupWriter
 from ingest.blobs import BlobStore
 from ingest.gate import WriteGate
 from ingest.leases import Lease
@@ -45,6 +46,7 @@ class Services:
     signing: KeyRing
     anchors: AnchorLog
     anchorer: Anchorer
+    writes: GroupWriter
     reranker: Reranker | None = None
     buckets: Buckets = field(default_factory=MemoryBuckets)
     gate: WriteGate = field(default_factory=WriteGate)
@@ -80,6 +82,7 @@ class Services:
     def close(self) -> None:
         """Stop the worker and the anchorer, close the index and dispose the engine."""
         self.worker.stop()
+        self.writes.stop()
         self.anchorer.stop()
         if isinstance(self.parser, ProcessParser):
             self.parser.close()
@@ -142,11 +145,19 @@ def build(settings: Settings, *, embedder: Embedder | None = None) -> Services:
         signing=ring,
         anchors=anchor_log,
         anchorer=anchorer,
+        # Concurrent searches share their audit chain's lock and a commit (group commit).
+        writes=GroupWriter(sessions, enabled=_group_commit(settings, engine)),
         reranker=reranker,
         buckets=build_buckets(settings, metrics),
         gate=gate,
         disk=disk,
     )
+
+
+def _group_commit(settings: Settings, engine: Engine) -> bool:
+    if settings.group_commit == "auto":
+        return engine.dialect.name == "postgresql"
+    return settings.group_commit == "on"
 
 
 def build_lease(settings: Settings) -> Lease:

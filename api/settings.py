@@ -140,6 +140,12 @@ class Settings(BaseSettings):
         "`insufficient_storage` and workers leave documents queued; reads go on.",
     )
     max_chunks: int | None = Field(None, ge=1, description="Chunks per tenant.")
+    group_commit: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Write concurrent searches' records and audit events in shared "
+        "transactions, from one thread (`auto`: on PostgreSQL, where it measured faster; off "
+        "on SQLite, where it did not).",
+    )
     workers: Literal["embedded", "external"] = Field(
         "embedded",
         description="`embedded`: the API process indexes uploads itself; `external`: it only "

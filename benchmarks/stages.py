@@ -140,20 +140,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="enclave-stages-") as tmp:
         data_dir = Path(tmp) / "data"
         embedder = build_embedder(Settings(data_dir=data_dir))
-        loader = bench.Loader(data_dir, embedder, opts)
+        loader = bench.Loader(data_dir, embedder, opts, database_url=args.database_url)
         try:
             console.print(f"loading 1 tenant × {args.chunks:,} chunks…")
             tenant = loader.tenant("stages", args.chunks)
         finally:
             loader.close()
-        rows = [_serve(data_dir, tenant, clients, opts) for clients in opts.clients]
+        env = dict(item.split("=", 1) for item in args.env)
+        if args.database_url:
+            env["ENCLAVE_DATABASE_URL"] = args.database_url
+        rows = [_serve(data_dir, tenant, clients, opts, env) for clients in opts.clients]
     console.print(_table(rows))
 
 
-def _serve(data_dir: Path, tenant: Any, clients: int, opts: Any) -> tuple[int, Any, dict[str, Any]]:
+def _serve(
+    data_dir: Path, tenant: Any, clients: int, opts: Any, env: dict[str, str]
+) -> tuple[int, Any, dict[str, Any]]:
     stats = data_dir.parent / f"stages-{clients}.json"
     command = [sys.executable, __file__, "--child", "{port}", str(stats)]
-    with Server(data_dir, command=command) as server:
+    with Server(data_dir, env, command=command) as server:
         console.print(f"  {clients} client(s)…")
         bench.run_cell(server.url, "warm", [tenant], "hybrid", clients, replace(opts, requests=50))
         server.process.send_signal(signal.SIGUSR1)  # the child zeroes its totals
@@ -239,6 +244,18 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--chunks", type=int, default=10_000, help="chunks of the one tenant")
     parser.add_argument("--requests", type=int, default=600, help="measured searches per run")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients, 2nd run")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the server, e.g. ENCLAVE_GROUP_COMMIT=off (repeatable)",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="metadata database (an empty PostgreSQL schema, e.g. postgresql+psycopg://"
+        "postgres@127.0.0.1:5432/test?options=-csearch_path%%3Dbench); default: SQLite",
+    )
     parser.add_argument("--child", nargs=2, metavar=("PORT", "STATS"), help=argparse.SUPPRESS)
     return parser.parse_args()
 

@@ -43,3 +43,7 @@ class RateLimited(TenancyError):
 
 class QuotaExceeded(TenancyError):
     """The tenant's storage quota would be exceeded; nothing was stored."""
+
+
+class StoreUnavailable(TenancyError):
+    """The metadata store cannot take a write now (its writer is stopping or stuck)."""
