@@ -11,10 +11,10 @@ A request has one session, and at most three transactions on it, in this order:
    response leaves (`committed`), inside the write gate for routes that write to the index
    (`index_writes`). With group commit (on PostgreSQL by default), a search's writes go to
    the group writer instead (`api.writer`): one transaction for the searches waiting
-   together, committed before any of their responses leaves. An erasure splits it in two: its intent (documents `erasing`, a
-   tenant's keys revoked) is committed first (`Context.intent`), so that a crash while the
-   index and blob store are changed leaves a state every read treats as gone, and that
-   `ingest.erasure.resume` finishes.
+   together, committed before any of their responses leaves. An erasure splits it in two:
+   its intent (documents `erasing`, a tenant's keys revoked) is committed first
+   (`Context.intent`), so that a crash while the index and blob store are changed leaves a
+   state every read treats as gone, and that `ingest.erasure.resume` finishes.
 
 A failure rolls back the open transaction; the failure of an authenticated caller is then
 audited in a transaction of its own (`audit_failure`), and a refused credential likewise.
