@@ -21,6 +21,9 @@ async def test_the_page_is_served_with_a_strict_csp(client: httpx.AsyncClient) -
     assert "unsafe-eval" not in csp
     assert page.headers["x-frame-options"] == "DENY"
     assert '<script type="module" src="/console/assets/app.js">' in page.text
+    head = await client.head("/console")
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-security-policy"] == csp
     assert "<script>" not in page.text
     assert "style=" not in page.text
 

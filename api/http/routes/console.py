@@ -22,7 +22,8 @@ def assets() -> dict[str, Path]:
     return {path.relative_to(ROOT).as_posix(): path for path in found}
 
 
-@router.get("/console")
+# HEAD too: uptime monitors and link checkers ask for the page that way.
+@router.api_route("/console", methods=["GET", "HEAD"])
 def console() -> FileResponse:
     """The console's single page (its views live behind `#/` addresses)."""
     return FileResponse(ROOT / "index.html", media_type="text/html", headers=REVALIDATE)
@@ -34,7 +35,7 @@ def console_slash() -> RedirectResponse:
     return RedirectResponse("/console", status_code=308)
 
 
-@router.get("/console/assets/{name:path}")
+@router.api_route("/console/assets/{name:path}", methods=["GET", "HEAD"])
 def asset(name: str) -> FileResponse:
     """A module, style sheet or icon of the console."""
     path = assets().get(name)
