@@ -37,13 +37,7 @@ class JobView:
 def get_job(scope: Scope, job_id: uuid.UUID) -> JobView:
     """One job of the tenant with progress, or NotFound."""
     job = scope.get(Job, job_id, kind="job")
-    query = (
-        scope.select(Document)
-        .join(JobItem, JobItem.document_id == Document.id)
-        .where(JobItem.job_id == job.id)
-        .order_by(JobItem.position)
-    )
-    return summarize(job, scope.all(query))
+    return summarize(job, _documents(scope, [job.id])[job.id])
 
 
 def list_jobs(scope: Scope, *, limit: int, offset: int = 0) -> list[JobView]:
@@ -51,18 +45,22 @@ def list_jobs(scope: Scope, *, limit: int, offset: int = 0) -> list[JobView]:
     page = scope.all(
         scope.select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
     )
-    if not page:
-        return []
+    named = _documents(scope, [job.id for job in page]) if page else {}
+    return [summarize(job, named[job.id]) for job in page]
+
+
+def _documents(scope: Scope, job_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Document]]:
+    """The documents each job names, in upload order."""
     query = (
         scope.select(JobItem, JobItem.job_id, Document)
         .join(Document, JobItem.document_id == Document.id)
-        .where(JobItem.job_id.in_([job.id for job in page]))
+        .where(JobItem.job_id.in_(job_ids))
         .order_by(JobItem.position)
     )
-    named: dict[uuid.UUID, list[Document]] = {job.id: [] for job in page}
+    named: dict[uuid.UUID, list[Document]] = {job_id: [] for job_id in job_ids}
     for job_id, document in scope.rows(query):
         named[job_id].append(document)
-    return [summarize(job, named[job.id]) for job in page]
+    return named
 
 
 def summarize(job: Job, documents: list[Document]) -> JobView:

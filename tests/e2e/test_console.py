@@ -14,16 +14,16 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Locator, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.conftest import OPERATOR_KEY
+from tests.e2e import browser as browser_tools
 from tests.e2e.test_serve import Server
 from tests.factories import FIXTURES
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "console"
+ARTIFACTS = browser_tools.ARTIFACTS / "console"
 SETTLE_MS = 120_000
 HOSTILE = (
     "Quarterly escalation notes.\n\n"
@@ -62,10 +62,8 @@ def admin_key(server: Server) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed (.ci/run installs Debian's package)")
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        launched = browser_tools.launch(playwright)
         yield launched
         launched.close()
 
@@ -75,19 +73,10 @@ class Watched:
 
     def __init__(self, page: Page) -> None:
         self.page = page
-        self.refused: list[str] = []
+        self.refused = browser_tools.refuse_offsite(page)
         self.errors: list[str] = []
-        page.route("**/*", self._route)
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         page.on("dialog", lambda dialog: dialog.accept())
-
-    def _route(self, route: Route) -> None:
-        host = urlsplit(route.request.url).hostname or ""
-        if route.request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
-            route.continue_()
-        else:
-            self.refused.append(route.request.url)
-            route.abort()
 
     def shot(self, name: str, *, full_page: bool = True) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

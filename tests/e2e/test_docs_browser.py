@@ -1,22 +1,17 @@
 """/docs and /redoc work offline: real Chromium (Debian's, driven by Playwright) loads them
 with every non-loopback request refused, and sees the operations."""
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Page, Route, sync_playwright
+from playwright.sync_api import Page, sync_playwright
 
 from api.settings import Settings
 from tests.conftest import OPERATOR_KEY
+from tests.e2e import browser as browser_tools
 from tests.live import serve
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -28,52 +23,34 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed (.ci/run installs Debian's package)")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = browser_tools.launch(playwright)
         try:
             yield browser.new_page(viewport={"width": 1280, "height": 900})
         finally:
             browser.close()
 
 
-def _offline(page: Page) -> list[str]:
-    """Refuse every request that leaves the machine; the list says which were tried."""
-    refused: list[str] = []
-
-    def route(route: Route) -> None:
-        host = urlsplit(route.request.url).hostname or ""
-        if route.request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
-            route.continue_()
-        else:
-            refused.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", route)
-    return refused
-
-
 def test_swagger_ui_shows_every_operation_and_the_authorize_button(page: Page, live: str) -> None:
-    refused = _offline(page)
+    refused = browser_tools.refuse_offsite(page)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(f"{live}/docs")
     page.wait_for_selector("#operations-search-search", timeout=30_000)
     assert page.locator(".opblock").count() >= 40
     assert page.locator("button.authorize").count() == 1
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "docs-swagger.png"))
+    browser_tools.ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(browser_tools.ARTIFACTS / "docs-swagger.png"))
     assert (refused, errors) == ([], [])
 
 
 def test_redoc_renders_the_reference(page: Page, live: str) -> None:
-    refused = _offline(page)
+    refused = browser_tools.refuse_offsite(page)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(f"{live}/redoc")
     page.get_by_text("Tenant-isolated retrieval with exact citations.").wait_for(timeout=30_000)
     assert page.get_by_role("heading", name="Search the caller's documents").count() >= 1
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "docs-redoc.png"))
+    browser_tools.ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(browser_tools.ARTIFACTS / "docs-redoc.png"))
     assert (refused, errors) == ([], [])  # ReDoc's logo link is stopped by the CSP first

@@ -86,6 +86,16 @@ export function ErasureReceipt({ receipt, title = "Erasure receipt" }) {
   </section>`;
 }
 
+/** The outcome of a delete: its receipt, or why it failed. `erased`: {name, receipt | error}. */
+export function Erasure({ erased, what = "" }) {
+  if (!erased) return null;
+  return html`<div class="notice" role="status">
+    <p>${erased.receipt ? "Erased" : "Could not erase"} ${what}<strong>${erased.name}</strong>.</p>
+    <${ErrorNote} error=${erased.error} />
+    <${ErasureReceipt} receipt=${erased.receipt} />
+  </div>`;
+}
+
 export function Pager({ offset, next, onPage }) {
   return html`<div class="pager">
     <button type="button" disabled=${offset === 0} onClick=${() => onPage(0)}>First page</button>

@@ -3,7 +3,7 @@ import { ApiError, call, follow } from "../api.js";
 import { html, useState } from "../vendor.js";
 import { batches, folderFiles, sendBatch } from "../uploads.js";
 import {
-  ErasureReceipt, ErrorNote, Loading, Pager, Progress, Status, accessText, list, size, useFocus, useLoad,
+  Erasure, ErrorNote, Loading, Pager, Progress, Status, accessText, list, size, useFocus, useLoad,
   when,
 } from "../ui.js";
 
@@ -27,16 +27,12 @@ export function DocumentsPage() {
       if (opened === doc.id) setOpened(null);
       docs.reload();
     } catch (error) {
-      setErased({ name: doc.filename, error });
+      setErased({ name: doc.path ?? doc.filename, error });
     }
   };
   return html`
     <${UploadPanel} onChange=${docs.reload} />
-    ${erased && html`<div class="notice" role="status">
-      <p>${erased.receipt ? "Erased" : "Could not erase"} <strong>${erased.name}</strong>.</p>
-      <${ErrorNote} error=${erased.error} />
-      <${ErasureReceipt} receipt=${erased.receipt} />
-    </div>`}
+    <${Erasure} erased=${erased} />
     <section aria-labelledby="documents-heading">
       <h2 id="documents-heading">All documents</h2>
       <${DocumentFilter} query=${query} onChange=${(q) => setQuery({ ...q, offset: 0 })} />

@@ -5,7 +5,7 @@ import { html, useState } from "../vendor.js";
 import { batches, folderFiles, sendBatch } from "../uploads.js";
 import { sha256OfBytes } from "../verify.js";
 import {
-  ErasureReceipt, ErrorNote, Loading, Progress, Status, accessText, size, useFocus, useLoad, when,
+  Erasure, ErasureReceipt, ErrorNote, Loading, Progress, Status, accessText, size, useFocus, useLoad, when,
 } from "../ui.js";
 
 const POLL_MS = 1000;
@@ -28,8 +28,7 @@ export function SourcesPage() {
   };
   return html`
     <${SyncPanel} onChange=${sources.reload} />
-    ${erased && html`<div class="notice" role="status"><p>${erased.receipt ? "Erased" : "Could not erase"} the source <strong>${erased.name}</strong>.</p>
-      <${ErrorNote} error=${erased.error} /><${ErasureReceipt} receipt=${erased.receipt} /></div>`}
+    <${Erasure} erased=${erased} what="the source " />
     <section aria-labelledby="sources-heading">
       <h2 id="sources-heading">All sources</h2>
       <${Loading} loading=${sources.loading} />
