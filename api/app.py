@@ -82,7 +82,9 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
     app.add_middleware(MetricsMiddleware, metrics=lambda: _metrics(app))
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    # Routes are matched in order: the search, the hot path, is tried first.
     routers = (
+        search,
         docs,
         console,
         health,
@@ -93,7 +95,6 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
         documents,
         sources,
         jobs,
-        search,
         audit,
         tools,
         admin,

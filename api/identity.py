@@ -47,12 +47,13 @@ def principal(request: Request, session: Session, services: Services) -> Princip
     known caller is audited as that caller's."""
     key = bearer(request.headers.get("authorization"))
     where = {"path": request.url.path, "route": route_name(request)}
-    found = transaction.authenticate(session, key, request_id=request_id(request), where=where)
+    admitted = transaction.authenticate(session, key, request_id=request_id(request), where=where)
+    found = admitted.principal
     assertion = request.headers.get(ACT_AS)
     if assertion is not None:
         found = transaction.act_as(
             session, found, assertion, request_id=request_id(request), where=where
         )
     request.state.principal = found
-    transaction.charge(session, services, found)
+    transaction.charge(session, services, found, admitted.tenant_rate)
     return found

@@ -104,12 +104,12 @@ def committed(session: Session, on_failure: Callable[[Exception], None]) -> Iter
 
 def authenticate(
     session: Session, key: str | None, *, request_id: str, where: dict[str, str]
-) -> Principal:
-    """Step 1, first half: the principal of `key`; a refused key is audited on the system
-    chain (`where` says what it tried)."""
+) -> keys.Admission:
+    """Step 1, first half: the principal of `key` (and its tenant's rate); a refused key is
+    audited on the system chain (`where` says what it tried)."""
     sqlite.read_only(session)  # the check only reads: it need not queue behind writers
     try:
-        return keys.authenticate(session, key)
+        return keys.admit(session, key)
     except Unauthenticated:
         _audit_refused_key(session, request_id, where)
         raise
@@ -146,18 +146,24 @@ def _audit_refused_assertion(
     session.commit()
 
 
-def charge(session: Session, services: Services, principal: Principal) -> None:
+def charge(
+    session: Session,
+    services: Services,
+    principal: Principal,
+    tenant_rate: tenants.RateOverride | None,
+) -> None:
     """Step 1, second half: take a token from the key's and the tenant's buckets (429 when
     one is empty), then end the credential check's transaction."""
-    limits.enforce(services.buckets, _rates(session, services, principal))
+    limits.enforce(services.buckets, _rates(services, principal, tenant_rate))
     session.commit()
 
 
-def _rates(session: Session, services: Services, principal: Principal) -> dict[str, Rate]:
+def _rates(
+    services: Services, principal: Principal, tenant_rate: tenants.RateOverride | None
+) -> dict[str, Rate]:
     rates = {f"key:{principal.key_id}": services.key_rate}
-    if principal.tenant_id is not None:
-        tenant_rate = tenants.rate(session, principal.tenant_id, services.tenant_rate)
-        rates[f"tenant:{principal.tenant_id}"] = tenant_rate
+    if principal.tenant_id is not None and tenant_rate is not None:
+        rates[f"tenant:{principal.tenant_id}"] = tenant_rate.over(services.tenant_rate)
     return rates
 
 

@@ -10,8 +10,9 @@ How it works
   its totals on SIGUSR1 after them).
 
 Stages (module attributes the request path calls, so wrapping them changes nothing else):
-  key check         tenancy.keys.authenticate        (SQL, read-only transaction)
-  tenant rate       api.transaction._rates           (SQL, same transaction)
+  key check         tenancy.keys.admit               (SQL, read-only transaction)
+  tenant rate       api.transaction._rates           (the tenant's rate, read with the key
+                    since stop 27: no SQL of its own)
   embed query       retrieval.search._index_query    (ONNX encoder + sparse encoding)
   index query       retrieval.search._query_index    (Edge shard, tenant-filtered)
   resolve hits      retrieval.search._resolve        (SQL, read-only transaction)
@@ -22,7 +23,9 @@ Stages (module attributes the request path calls, so wrapping them changes nothi
   receipt payload   retrieval.receipts.payload       (the receipt's fields, from the record)
   receipt signature tenancy.signing.KeyRing.sign     (canonical JSON + Ed25519 JWS)
 The client's p50 latency minus the stages' mean sum is HTTP, FastAPI, validation,
-serialization, commits and thread hand-overs.
+serialization, commits and thread hand-overs. The child also times each `POST /v1/search`
+from uvicorn's start of its ASGI call to the end of it (the response written): the server's
+share of that latency; the client and loopback take the rest.
 
 Run: `python benchmarks/stages.py` (10k chunks, 600 requests, 1 and 16 clients).
 """
@@ -58,7 +61,7 @@ console = Console(width=150)
 
 # (label, module, attribute): wrapped in this order; a class attribute is "Class.method".
 STAGES = [
-    ("key check", "tenancy.keys", "authenticate"),
+    ("key check", "tenancy.keys", "admit"),
     ("tenant rate", "api.transaction", "_rates"),
     ("embed query", "retrieval.search", "_index_query"),
     ("index query", "retrieval.search", "_query_index"),
@@ -81,8 +84,17 @@ def child(port: int, stats_path: Path) -> None:
     lock = threading.Lock()
     for label, module, attribute in STAGES:
         _wrap(label, module, attribute, totals, lock)
-    signal.signal(signal.SIGUSR1, lambda *_: _zero(totals))
-    signal.signal(signal.SIGUSR2, lambda *_: stats_path.write_text(json.dumps(_dump(totals))))
+    served: list[float] = []
+    _time_asgi(served)
+    def reset(*_: object) -> None:
+        _zero(totals)
+        served.clear()
+
+    signal.signal(signal.SIGUSR1, reset)
+    signal.signal(
+        signal.SIGUSR2,
+        lambda *_: stats_path.write_text(json.dumps({**_dump(totals), "served": served})),
+    )
     from api.cli.main import main
 
     sys.argv = ["enclave", "serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -121,6 +133,25 @@ def _wrap(
                 totals[label][1] += elapsed
 
     setattr(owner, name, timed)
+
+
+def _time_asgi(served: list[float]) -> None:
+    """Append each search's server time (uvicorn's ASGI call: request parsed → response
+    written) to `served`."""
+    from uvicorn.protocols.http import httptools_impl
+
+    cycle: Any = httptools_impl.RequestResponseCycle
+    original = cycle.run_asgi
+
+    async def timed(self: Any, app: Any) -> None:
+        started = time.perf_counter()
+        try:
+            await original(self, app)
+        finally:
+            if self.scope["path"] == "/v1/search":
+                served.append(time.perf_counter() - started)
+
+    cycle.run_asgi = timed
 
 
 # ---------------------------------------------------------------- parent
@@ -214,6 +245,12 @@ def _table(rows: list[tuple[int, Any, dict[str, Any]]]) -> Table:
     rest = [p - s for p, s in zip(p50s, sums, strict=True)]
     table.add_row("rest: HTTP, framework, commits, hand-overs", *_pairs(rest, p50s))
     table.add_row("client p50 latency", *_pairs(p50s, p50s))
+    served = [percentile(totals["served"], 50) * 1000 for _, _, totals in rows]
+    table.add_row("  of which the server (ASGI call, p50)", *_pairs(served, p50s))
+    table.add_row(
+        "  of which the client and loopback",
+        *_pairs([p - s for p, s in zip(p50s, served, strict=True)], p50s),
+    )
     rates = [len(cell.latencies) / cell.wall_s for _, cell, _ in rows]
     table.add_row("throughput, searches/s", *[x for r in rates for x in (f"{r:.1f}", "")])
     floors = [
@@ -222,6 +259,9 @@ def _table(rows: list[tuple[int, Any, dict[str, Any]]]) -> Table:
     ]
     table.add_row("p50 / floor (embed + index query)", *[
         x for p, f in zip(p50s, floors, strict=True) for x in (f"{p / f:.2f}", "")
+    ])  # fmt: skip
+    table.add_row("server p50 / floor", *[
+        x for p, f in zip(served, floors, strict=True) for x in (f"{p / f:.2f}", "")
     ])  # fmt: skip
     cpu = [totals["cpu"][1] * 1000 / searches[i] for i, (_, _, totals) in enumerate(rows)]
     table.add_row(

@@ -1,10 +1,13 @@
 """SQLAlchemy base, column types and engine helpers shared by every package."""
 
 import enum
+import functools
+import json
 from datetime import UTC, datetime
 from typing import Any, ClassVar, cast
 
-from sqlalchemy import DateTime, Engine, Enum, Table, create_engine, inspect
+import orjson
+from sqlalchemy import DateTime, Engine, Enum, Insert, Table, create_engine, inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.orm import Session as Session
@@ -59,11 +62,27 @@ def utcnow() -> datetime:
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys, a busy timeout and queued writers."""
     if url.startswith("sqlite"):
-        return sqlite.engine(url)
+        return sqlite.engine(url, json_serializer=json_text)
     # hide_parameters: an error logs its statement, never a tenant's query text or names.
     return create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        hide_parameters=True,
+        json_serializer=json_text,
     )
+
+
+def json_text(value: object) -> str:
+    """A JSON column's text (orjson: every search stores its hits and receipt as JSON, and
+    the standard library's encoder was most of that write's cost). Only the value counts:
+    it reads back the same, and nothing hashes the stored text. What orjson refuses (an
+    integer beyond 64 bits) is written by the standard library, as before."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
 
 
 def insert_row(session: Session, row: object) -> None:
@@ -77,7 +96,15 @@ def insert_row(session: Session, row: object) -> None:
     if None in mapper.primary_key_from_instance(row):
         raise ValueError(f"{type(row).__name__} needs its primary key set before insert_row")
     values = {prop.columns[0].key: getattr(row, prop.key) for prop in mapper.column_attrs}
-    session.execute(cast(Table, mapper.local_table).insert(), values)
+    # What the session holds goes first (the row may refer to it), then a Core INSERT on
+    # the session's connection (its transaction), past the ORM's per-statement layer.
+    session.flush()
+    session.connection().execute(_insert_of(cast(Table, mapper.local_table)), values)
+
+
+@functools.cache
+def _insert_of(table: Table) -> Insert:
+    return table.insert()
 
 
 def session_factory(engine: Engine) -> SessionFactory:

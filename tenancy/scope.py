@@ -164,7 +164,11 @@ class Scope:
             TOKENS.key: sorted(self.access or ()),
             **params,
         }
-        return self.session.execute(statement, bound).mappings().all()
+        # Columns only: after what the session holds is sent, the session's connection runs
+        # it, in the session's transaction, without the ORM's per-statement layer (every
+        # search runs two of these).
+        self.session.flush()
+        return self.session.connection().execute(statement, bound).mappings().all()
 
     # -- writing ----------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ by their RFC 7638 thumbprint. Signing is PyJWT's JWS (EdDSA), over canonical JSO
 """
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -45,9 +46,9 @@ class KeyRing:
     private: Ed25519PrivateKey
     retired: tuple[dict[str, str], ...] = ()
 
-    @property
+    @functools.cached_property
     def kid(self) -> str:
-        """The current key's id."""
+        """The current key's id (every receipt names it: worked out once)."""
         return public_jwk(self.private.public_key())["kid"]
 
     def sign(self, payload: dict[str, Any]) -> str:

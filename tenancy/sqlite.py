@@ -76,11 +76,12 @@ class QueuedConnection(sqlite3.Connection):
             self.writer_lock.release()
 
 
-def engine(url: str) -> Engine:
-    """A SQLite engine: WAL, foreign keys, busy timeout, writers queued in-process."""
+def engine(url: str, **options: Any) -> Engine:
+    """A SQLite engine: WAL, foreign keys, busy timeout, writers queued in-process
+    (`options` go to `create_engine`)."""
     factory = type("QueuedConnection", (QueuedConnection,), {"writer_lock": threading.Lock()})
     connect_args = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_S, "factory": factory}
-    created = create_engine(url, connect_args=connect_args, hide_parameters=True)
+    created = create_engine(url, connect_args=connect_args, hide_parameters=True, **options)
     event.listen(created, "connect", _pragmas)
     event.listen(created, "begin", _begin)
     return created

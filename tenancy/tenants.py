@@ -3,8 +3,8 @@
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
 from sqlalchemy import delete as delete_statement
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -60,15 +60,16 @@ def set_limits(session: Session, tenant_id: uuid.UUID, limits: Limits) -> Tenant
     return tenant
 
 
-_RATE = select(Tenant.rate_per_second, Tenant.rate_burst).where(Tenant.id == bindparam("tenant"))
+@dataclass(frozen=True)
+class RateOverride:
+    """What a tenant set of its own request rate (None: the default's)."""
 
+    per_second: float | None
+    burst: int | None
 
-def rate(session: Session, tenant_id: uuid.UUID, default: Rate) -> Rate:
-    """The tenant's request rate: its override or the default (read on every request)."""
-    row = session.execute(_RATE, {"tenant": tenant_id}).one_or_none()
-    if row is None:
-        raise NotFound("tenant")
-    return Rate(row.rate_per_second or default.per_second, row.rate_burst or default.burst)
+    def over(self, default: Rate) -> Rate:
+        """The tenant's rate: its own values where set, else the default's."""
+        return Rate(self.per_second or default.per_second, self.burst or default.burst)
 
 
 def quota(tenant: Tenant, default: Quota) -> Quota:

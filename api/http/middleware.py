@@ -104,7 +104,8 @@ class _LimitedCall:
             if self.body_done:  # waiting for a disconnect now (a stream): no deadline
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), BODY_IDLE_S)
+                async with asyncio.timeout(BODY_IDLE_S):  # no task per call, as wait_for made
+                    message = await receive()
             except TimeoutError:
                 self.timed_out = True
                 raise BodyTooLarge from None

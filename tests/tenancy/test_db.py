@@ -1,6 +1,9 @@
-"""`insert_row`: one INSERT of a row as set, for the rows every request writes."""
+"""`insert_row`: one INSERT of a row as set, for the rows every request writes; the text
+of JSON columns."""
 
+import json
 import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -8,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from retrieval.models import SearchRecord
 from tenancy import tenants
-from tenancy.db import insert_row, utcnow
+from tenancy.db import insert_row, json_text, utcnow
 from tenancy.ids import TenantId
 from tenancy.models import Tenant
 from tenancy.scope import Scope
@@ -52,3 +55,15 @@ def test_insert_row_sends_what_the_session_holds_first(db: Session) -> None:
     row.created_at = utcnow()
     Scope(db, TenantId(tenant.id)).insert(row)
     assert db.scalar(select(SearchRecord.tenant_id).where(SearchRecord.id == row.id)) == tenant.id
+
+
+@pytest.mark.parametrize(
+    ("value", "read_back"),
+    [
+        ({"hits": [{"score": 0.1, "text": "é ☃ 𝄞"}]}, {"hits": [{"score": 0.1, "text": "é ☃ 𝄞"}]}),
+        ({1: "a"}, {"1": "a"}),  # as the standard library writes a non-string key
+        ([2**70], [2**70]),  # beyond orjson's 64 bits: the standard library writes it
+    ],
+)
+def test_a_json_column_reads_back_the_value_it_was_given(value: Any, read_back: Any) -> None:
+    assert json.loads(json_text(value)) == read_back

@@ -4,13 +4,14 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from tenancy import keys, operators, tenants
 from tenancy.db import utcnow
 from tenancy.errors import Conflict, InvalidRequest, NotFound, Unauthenticated
 from tenancy.ids import TenantId
+from tenancy.limits import Rate
 from tenancy.models import ApiKey, AuditEvent
 from tenancy.roles import Role
 from tenancy.scope import Scope
@@ -29,6 +30,30 @@ def test_issued_key_authenticates_and_is_never_stored_in_clear(db: Session) -> N
     assert issued.key not in (stored.key_hash, stored.prefix)
     principal = keys.authenticate(db, issued.key)
     assert (principal.tenant_id, principal.role) == (tenant, Role.READER)
+
+
+def test_a_key_is_admitted_with_its_own_tenants_rate_in_one_statement(db: Session) -> None:
+    acme, globex = _tenant(db, "acme"), _tenant(db, "globex")
+    tenants.set_limits(db, acme, tenants.Limits(rate_per_second=0.5, rate_burst=3))
+    default = Rate(per_second=10, burst=20)
+    of_acme = keys.issue(Scope(db, acme), keys.KeySpec(role=Role.READER, name="a")).key
+    of_globex = keys.issue(Scope(db, globex), keys.KeySpec(role=Role.READER, name="g")).key
+    statements: list[str] = []
+
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(db.get_bind(), "before_cursor_execute", seen)
+    admitted = keys.admit(db, of_acme)
+    event.remove(db.get_bind(), "before_cursor_execute", seen)
+    assert len(statements) == 1
+    assert admitted.principal.tenant_id == acme
+    assert admitted.tenant_rate is not None
+    assert admitted.tenant_rate.over(default) == Rate(per_second=0.5, burst=3)
+    other = keys.admit(db, of_globex).tenant_rate
+    assert other is not None
+    assert other.over(default) == default
+    assert keys.admit(db, operators.issue(db, name="op").key).tenant_rate is None
 
 
 @pytest.mark.parametrize("bad", [None, "", "ek_nope", "x" * 1000])
