@@ -1,9 +1,11 @@
 """The long-lived collaborators of a process, built once from settings."""
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import anyio
 from sqlalchemy import Engine
 
 from api.anchoring import Anchorer
@@ -47,6 +49,8 @@ class Services:
     anchors: AnchorLog
     anchorer: Anchorer
     writes: GroupWriter
+    # Searches in worker threads at once (`search_concurrency`; None: the thread pool's size).
+    search_slots: anyio.CapacityLimiter | None
     reranker: Reranker | None = None
     buckets: Buckets = field(default_factory=MemoryBuckets)
     gate: WriteGate = field(default_factory=WriteGate)
@@ -147,11 +151,21 @@ def build(settings: Settings, *, embedder: Embedder | None = None) -> Services:
         anchorer=anchorer,
         # Concurrent searches share their audit chain's lock and a commit (group commit).
         writes=GroupWriter(sessions, enabled=_group_commit(settings, engine)),
+        search_slots=_search_slots(settings, engine),
         reranker=reranker,
         buckets=build_buckets(settings, metrics),
         gate=gate,
         disk=disk,
     )
+
+
+def _search_slots(settings: Settings, engine: Engine) -> anyio.CapacityLimiter | None:
+    """The searches' slots (`search_concurrency`); None: no limit but the thread pool's."""
+    if settings.search_concurrency:
+        return anyio.CapacityLimiter(settings.search_concurrency)
+    if engine.dialect.name == "postgresql":
+        return None
+    return anyio.CapacityLimiter(max(2, len(os.sched_getaffinity(0))))
 
 
 def _group_commit(settings: Settings, engine: Engine) -> bool:

@@ -146,6 +146,14 @@ class Settings(BaseSettings):
         "transactions, from one thread (`auto`: on PostgreSQL, where it measured faster; off "
         "on SQLite, where it did not).",
     )
+    search_concurrency: int = Field(
+        0,
+        ge=0,
+        description="Searches run at once, each in a worker thread; the others wait their "
+        "turn in the event loop. 0: `auto`, the CPU count on SQLite (its one writer and the "
+        "GIL measured faster with few searches in flight), no limit on PostgreSQL (group "
+        "commit shares a commit between the searches in flight).",
+    )
     workers: Literal["embedded", "external"] = Field(
         "embedded",
         description="`embedded`: the API process indexes uploads itself; `external`: it only "

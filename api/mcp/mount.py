@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from api import calling, calls, errors
+from api import calling, calls, errors, identity
 from api.mcp import server
 from api.schemas import search_request
 from api.services import Services
@@ -45,7 +45,9 @@ class InProcess:
     async def search(self, caller: Request | None, args: tools.SearchArgs) -> SearchOut:
         """As POST /v1/search."""
         request = search_request(args)
-        return await _call(caller, SEARCH, lambda ctx, built: calls.search(ctx, built, request))
+        return await _call(
+            caller, SEARCH, lambda ctx, built: calls.search(ctx, built, request), searching=True
+        )
 
     async def get_chunk(self, caller: Request | None, args: tools.GetChunkArgs) -> ChunkOut:
         """As GET /v1/chunks/{chunk_id}."""
@@ -60,11 +62,17 @@ class InProcess:
         return await _call(caller, DOCUMENT_LIST, lambda ctx, _: calls.list_documents(ctx, query))
 
 
-async def _call(caller: Request | None, action: str, work: calling.Work[T]) -> T:
+async def _call(
+    caller: Request | None, action: str, work: calling.Work[T], *, searching: bool = False
+) -> T:
     if caller is None:
         raise server.ToolFailure("unauthenticated", "no API key")
+    # A search waits for one of the searches' slots, as over HTTP (`search_concurrency`).
+    slots = identity.services_of(caller).search_slots if searching else None
     try:
-        return await anyio.to_thread.run_sync(calling.run, caller, action, READERS, work)
+        return await anyio.to_thread.run_sync(
+            calling.run, caller, action, READERS, work, limiter=slots
+        )
     except Exception as exc:
         status, code = errors.lookup(exc)
         raise server.ToolFailure(code, _message(exc, status)) from exc

@@ -5,7 +5,7 @@ import uuid
 import anyio.to_thread
 from fastapi import APIRouter, Request
 
-from api import calling, calls
+from api import calling, calls, identity
 from api.http import deps
 from api.http.deps import ReaderCtx
 from api.schemas import SearchIn, search_request
@@ -29,7 +29,12 @@ async def search(request: Request) -> SearchOut:
     # thread (`api.calling`), where the dependencies would hand the request over three
     # times. The body is read as the key allows: 401 before 422, as on every route.
     return await anyio.to_thread.run_sync(
-        calling.run, request, "search", READERS, lambda ctx, built: _search(ctx, built, raw)
+        calling.run,
+        request,
+        "search",
+        READERS,
+        lambda ctx, built: _search(ctx, built, raw),
+        limiter=identity.services_of(request).search_slots,
     )
 
 
