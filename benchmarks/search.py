@@ -182,8 +182,15 @@ class Loader:
     """Writes tenants, keys, documents, chunks and points into a data dir (server stopped)."""
 
     def __init__(
-        self, data_dir: Path, embedder: Embedder, opts: Options, *, database_url: str | None = None
+        self,
+        data_dir: Path,
+        embedder: Embedder,
+        opts: Options,
+        *,
+        database_url: str | None = None,
+        analyze: bool = True,
     ) -> None:
+        self.analyze = analyze  # PostgreSQL: ANALYZE the loaded tables at close
         self.settings = Settings(data_dir=data_dir, database_url=database_url)
         data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = db.make_engine(self.settings.resolved_database_url())
@@ -322,7 +329,7 @@ class Loader:
     def close(self) -> None:
         """Flush and close the shards and the database."""
         self.index.close()
-        if self.engine.dialect.name == "postgresql":
+        if self.analyze and self.engine.dialect.name == "postgresql":
             # What autovacuum does within a minute of a bulk load (when it is on): without
             # statistics the planner resolves hits documents-first, ~100x slower.
             # Our tables only: a bare ANALYZE would visit every schema of the database.

@@ -86,6 +86,7 @@ def child(port: int, stats_path: Path) -> None:
         _wrap(label, module, attribute, totals, lock)
     served: list[float] = []
     _time_asgi(served)
+
     def reset(*_: object) -> None:
         _zero(totals)
         served.clear()
@@ -171,7 +172,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="enclave-stages-") as tmp:
         data_dir = Path(tmp) / "data"
         embedder = build_embedder(Settings(data_dir=data_dir))
-        loader = bench.Loader(data_dir, embedder, opts, database_url=args.database_url)
+        loader = bench.Loader(
+            data_dir, embedder, opts, database_url=args.database_url, analyze=not args.no_analyze
+        )
         try:
             console.print(f"loading 1 tenant × {args.chunks:,} chunks…")
             tenant = loader.tenant("stages", args.chunks)
@@ -295,6 +298,12 @@ def _parse() -> argparse.Namespace:
         "--database-url",
         help="metadata database (an empty PostgreSQL schema, e.g. postgresql+psycopg://"
         "postgres@127.0.0.1:5432/test?options=-csearch_path%%3Dbench); default: SQLite",
+    )
+    parser.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="PostgreSQL: leave the loaded tables without statistics (as before autovacuum "
+        "has analyzed a fresh load, or with autovacuum off)",
     )
     parser.add_argument("--child", nargs=2, metavar=("PORT", "STATS"), help=argparse.SUPPRESS)
     return parser.parse_args()

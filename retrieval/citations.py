@@ -3,7 +3,7 @@
 import re
 import uuid
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import RowMapping
@@ -30,8 +30,9 @@ class Citation:
     utf16_end: int
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready form (ids as strings)."""
-        data = asdict(self)
+        """JSON-ready form (ids as strings). Flat fields: read one by one, not `asdict`'s
+        deep copy (every hit of every search is converted)."""
+        data = {name: getattr(self, name) for name in _FIELDS}
         data["document_id"] = str(self.document_id)
         return data
 

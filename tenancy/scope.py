@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, Unpack, cast
 
 from sqlalchemy import (
+    CTE,
     Boolean,
     ColumnElement,
     CursorResult,
@@ -257,7 +258,9 @@ def prepared(statement: S) -> S:
     import (building costs as much as running them); run it with `Scope.execute`, which
     binds the caller's tenant and access."""
     conditions = [_prepared(table) for table in _owned_tables(statement)]
-    return statement.where(*conditions)
+    scoped = statement.where(*conditions)
+    _PREPARED[id(scoped)] = scoped
+    return scoped
 
 
 def _prepared(table: Table) -> ColumnElement[bool]:
@@ -287,6 +290,10 @@ def _owned_tables(statement: AnySelect | Update | Delete) -> list[Table]:
     return list(found)
 
 
+# The statements `prepared` made (kept alive, so that their ids stay theirs): a CTE of one of
+# them is scoped already, and a statement may read from it.
+_PREPARED: dict[int, Any] = {}
+
 # Statement shapes are few (the code's queries); the bound keeps a pathological caller finite.
 _SHAPES_KEPT = 4096
 _TABLES_BY_SHAPE: dict[Any, list[Table]] = {}
@@ -306,6 +313,8 @@ def _tables(froms: Sequence[FromClause]) -> Iterator[Table]:
             yield from _tables([item.left, item.right])
         elif isinstance(item, Table):
             yield item
+        elif isinstance(item, CTE) and _PREPARED.get(id(item.element)) is item.element:
+            continue  # a CTE of a prepared statement: its tables are filtered inside it
         else:
             raise TypeError(f"cannot scope a statement reading from {type(item).__name__}")
 

@@ -136,3 +136,14 @@ def test_a_statement_it_cannot_see_through_fails_closed(two: tuple[Scope, Scope]
 def test_the_scopes_own_tenant_row(two: tuple[Scope, Scope]) -> None:
     a, b = two
     assert (a.tenant().name, b.tenant().name) == ("acme", "globex")
+
+
+def test_a_cte_is_read_from_only_when_prepared_scoped_it(two: tuple[Scope, Scope]) -> None:
+    a, b = two
+    mine = prepared(select(Document.id, Document.filename)).cte("mine")
+    names = prepared(select(mine.c.filename))
+    assert [row["filename"] for row in a.execute(names)] == ["a.txt"]
+    assert [row["filename"] for row in b.execute(names)] == ["b.txt"]
+    unscoped = select(Document.id).cte("unscoped")
+    with pytest.raises(TypeError, match="CTE"):
+        prepared(select(unscoped.c.id))
