@@ -165,7 +165,14 @@ def _search_slots(settings: Settings, engine: Engine) -> anyio.CapacityLimiter |
         return anyio.CapacityLimiter(settings.search_concurrency)
     if engine.dialect.name == "postgresql":
         return None
-    return anyio.CapacityLimiter(max(2, len(os.sched_getaffinity(0))))
+    return anyio.CapacityLimiter(max(2, _cpus()))
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (all of the machine's where that is unknown)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _group_commit(settings: Settings, engine: Engine) -> bool:

@@ -1,6 +1,7 @@
 """Search a tenant's index and return cited chunks; every search is recorded for replay."""
 
 import logging
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -136,9 +137,12 @@ def _query_index(scope: Scope, retriever: Retriever, query: IndexQuery) -> list[
     with spans.span(tracer, "search.index_query", {"enclave.search.limit": query.limit}) as span:
         raw = retriever.index.query(scope.tenant_id, query)
         span.set_attribute("enclave.search.candidates", len(raw))
+        # A score that is not a finite number (a degenerate vector) ranks nothing, and JSON
+        # cannot carry it to the record, the audit event or the answer: not a hit.
+        finite = [hit for hit in raw if math.isfinite(hit.score)]
         # Equal scores (common after rank fusion) come back in an engine-dependent order;
         # the id breaks ties so the same query gives the same answer on every replica.
-        return sorted(raw, key=lambda hit: (-hit.score, str(hit.id)))
+        return sorted(finite, key=lambda hit: (-hit.score, str(hit.id)))
 
 
 def _depth(retriever: Retriever, request: SearchRequest) -> int:
@@ -166,7 +170,8 @@ def _reranked(reranker: Reranker, request: SearchRequest, hits: list[Hit]) -> li
     """The top_k of `hits` re-scored by the cross-encoder, best first (ties keep fused order)."""
     with spans.span(tracer, "search.rerank", {"enclave.search.candidates": len(hits)}):
         scores = reranker.rerank(request.query, [h.text for h in hits])
-    order = sorted(range(len(hits)), key=lambda i: -scores[i])[: request.top_k]
+    scored = [i for i in range(len(hits)) if math.isfinite(scores[i])]  # as in _query_index
+    order = sorted(scored, key=lambda i: -scores[i])[: request.top_k]
     return [replace(hits[i], rank=rank, score=scores[i]) for rank, i in enumerate(order, 1)]
 
 

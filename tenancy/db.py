@@ -78,7 +78,9 @@ def json_text(value: object) -> str:
     """A JSON column's text (orjson: every search stores its hits and receipt as JSON, and
     the standard library's encoder was most of that write's cost). Only the value counts:
     it reads back the same, and nothing hashes the stored text. What orjson refuses (an
-    integer beyond 64 bits) is written by the standard library, as before."""
+    integer beyond 64 bits) is written by the standard library, as before. orjson writes a
+    NaN or an infinity as null: a search keeps no hit without a finite score
+    (`retrieval.search`), so none reaches a record or an audit event."""
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:

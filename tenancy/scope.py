@@ -11,6 +11,7 @@ only one that compares `tenant_id`; the few paths that must cross tenants are na
 """
 
 import uuid
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -290,9 +291,9 @@ def _owned_tables(statement: AnySelect | Update | Delete) -> list[Table]:
     return list(found)
 
 
-# The statements `prepared` made (kept alive, so that their ids stay theirs): a CTE of one of
-# them is scoped already, and a statement may read from it.
-_PREPARED: dict[int, Any] = {}
+# The statements `prepared` made, by id (weakly: an entry leaves with its statement, so an id
+# is never another's): a CTE of one of them is scoped already, and a statement may read it.
+_PREPARED: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 
 # Statement shapes are few (the code's queries); the bound keeps a pathological caller finite.
 _SHAPES_KEPT = 4096

@@ -1,6 +1,7 @@
 """Search, called directly: cited hits of the caller's tenant only, read apart, then recorded."""
 
 import hashlib
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -178,3 +179,27 @@ def test_duplicate_passages_count_once(db: Session, index: EdgeIndex) -> None:
     texts = [hit.text for hit in found]
     assert texts.count("Shared safety rule for every site.") == 1
     assert [hit.rank for hit in found] == list(range(1, len(found) + 1))
+
+
+class _Degenerate:
+    """An index that also answers with points scored NaN and infinity (a degenerate vector)."""
+
+    def __init__(self, inner: VectorIndex) -> None:
+        self.inner = inner
+
+    def query(self, tenant_id: TenantId, query: IndexQuery) -> list[IndexHit]:
+        found = sorted(self.inner.query(tenant_id, query), key=lambda h: (-h.score, str(h.id)))
+        bad = [replace(found[0], score=math.nan), replace(found[1], score=math.inf)]
+        return bad + found[2:]
+
+
+def test_a_hit_without_a_finite_score_is_not_an_answer(db: Session, index: EdgeIndex) -> None:
+    scope = Scope(db, TenantId(tenants.create(db, name="acme").id))
+    for n in range(4):
+        _put(scope, index, f"pump-{n}.txt", f"Pump valve check number {n}.")
+    plain = searching.find(scope, _retriever(index), searching.SearchRequest("pump valve"))
+    degenerate = searching.Retriever(_Degenerate(index), EMBEDDER)  # type: ignore[arg-type]
+    found = searching.find(scope, degenerate, searching.SearchRequest("pump valve"))
+    assert len(plain) == 4
+    assert [hit.chunk_id for hit in found] == [hit.chunk_id for hit in plain[2:]]
+    assert all(math.isfinite(hit.score) for hit in found)

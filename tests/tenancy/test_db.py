@@ -67,3 +67,7 @@ def test_insert_row_sends_what_the_session_holds_first(db: Session) -> None:
 )
 def test_a_json_column_reads_back_the_value_it_was_given(value: Any, read_back: Any) -> None:
     assert json.loads(json_text(value)) == read_back
+
+
+def test_both_engines_write_json_columns_with_json_text(db: Session) -> None:
+    assert getattr(db.get_bind().dialect, "_json_serializer", None) is json_text
