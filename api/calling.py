@@ -10,6 +10,7 @@ route) for what is one blocking sequence.
 from collections.abc import Callable
 from typing import TypeVar
 
+import anyio.to_thread
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
@@ -20,6 +21,15 @@ from tenancy.roles import Principal, Role
 
 T = TypeVar("T")
 Work = Callable[[Context, Services], T]
+
+
+async def in_thread(
+    request: Request, action: str, roles: tuple[Role, ...], work: Work[T], *, search: bool = False
+) -> T:
+    """`run` in a worker thread; a search first takes one of the searches' slots
+    (`search_concurrency`), over HTTP and MCP alike."""
+    slots = identity.services_of(request).search_slots if search else None
+    return await anyio.to_thread.run_sync(run, request, action, roles, work, limiter=slots)
 
 
 def run(request: Request, action: str, roles: tuple[Role, ...], work: Work[T]) -> T:

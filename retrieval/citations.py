@@ -55,27 +55,30 @@ def cite(chunk: Chunk, document: Document) -> Citation:
     )
 
 
-# A citation's fields as columns, labelled with the field names: the search path reads
+# A citation's fields as columns, labelled with the field names, the chunk's and the
+# document's apart (hit resolution reads the chunk's through a CTE): the search path reads
 # them as plain rows (`cite_row`), which costs a fraction of loading two ORM entities per hit.
-CITATION_COLUMNS = (
-    Document.id.label("document_id"),
-    Document.filename,
-    Document.version,
+CHUNK_CITATION_COLUMNS = (
     Chunk.page_start,
     Chunk.page_end,
     Chunk.section,
     Chunk.char_start,
     Chunk.char_end,
     Chunk.sha256.label("chunk_sha256"),
-    Document.sha256.label("document_sha256"),
     (Chunk.char_start + Chunk.utf16_shift_start).label("utf16_start"),
     (Chunk.char_end + Chunk.utf16_shift_end).label("utf16_end"),
+)
+DOCUMENT_CITATION_COLUMNS = (
+    Document.id.label("document_id"),
+    Document.filename,
+    Document.version,
+    Document.sha256.label("document_sha256"),
 )
 _FIELDS = tuple(f.name for f in fields(Citation))
 
 
 def cite_row(row: RowMapping) -> Citation:
-    """The citation in a row selected with `CITATION_COLUMNS`."""
+    """The citation in a row with the citation columns (chunk's and document's)."""
     return Citation(**{name: row[name] for name in _FIELDS})
 
 

@@ -11,7 +11,12 @@ from opentelemetry import trace
 from sqlalchemy import RowMapping, bindparam, select
 
 from retrieval import spans, sparse
-from retrieval.citations import Citation, cite_row
+from retrieval.citations import (
+    CHUNK_CITATION_COLUMNS,
+    DOCUMENT_CITATION_COLUMNS,
+    Citation,
+    cite_row,
+)
 from retrieval.embed import Embedder
 from retrieval.errors import RerankUnavailable
 from retrieval.index import VectorIndex
@@ -218,39 +223,17 @@ def _resolve(scope: Scope, hits: list[IndexHit], top_k: int) -> list[Hit]:
 # instead of ~1 ms. With the CTE no plan can do that (tests/retrieval/test_resolve_plan.py).
 _HIT_CHUNKS = (
     prepared(
-        select(
-            Chunk.id,
-            Chunk.text,
-            Chunk.document_id,
-            Chunk.page_start,
-            Chunk.page_end,
-            Chunk.section,
-            Chunk.char_start,
-            Chunk.char_end,
-            Chunk.sha256,
-            (Chunk.char_start + Chunk.utf16_shift_start).label("utf16_start"),
-            (Chunk.char_end + Chunk.utf16_shift_end).label("utf16_end"),
-        ).where(Chunk.id.in_(bindparam("ids", expanding=True)))
+        select(Chunk.id, Chunk.text, Chunk.document_id, *CHUNK_CITATION_COLUMNS).where(
+            Chunk.id.in_(bindparam("ids", expanding=True))
+        )
     )
     .cte("hit_chunks")
     .prefix_with("MATERIALIZED")
 )
 _READY_CHUNKS = prepared(
     select(
-        _HIT_CHUNKS.c.id,
-        _HIT_CHUNKS.c.text,
-        Document.id.label("document_id"),
-        Document.filename,
-        Document.version,
-        _HIT_CHUNKS.c.page_start,
-        _HIT_CHUNKS.c.page_end,
-        _HIT_CHUNKS.c.section,
-        _HIT_CHUNKS.c.char_start,
-        _HIT_CHUNKS.c.char_end,
-        _HIT_CHUNKS.c.sha256.label("chunk_sha256"),
-        Document.sha256.label("document_sha256"),
-        _HIT_CHUNKS.c.utf16_start,
-        _HIT_CHUNKS.c.utf16_end,
+        *(column for column in _HIT_CHUNKS.c if column.name != "document_id"),
+        *DOCUMENT_CITATION_COLUMNS,
     )
     .join(Document, Document.id == _HIT_CHUNKS.c.document_id)
     .where(Document.status == DocumentStatus.READY)

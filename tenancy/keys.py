@@ -100,13 +100,9 @@ class Admission:
     tenant_rate: tenants.RateOverride | None
 
 
-def authenticate(session: Session, key: str | None) -> Principal:
-    """The principal of `key`, or Unauthenticated for missing, unknown, revoked or expired keys."""
-    return admit(session, key).principal
-
-
 def admit(session: Session, key: str | None) -> Admission:
-    """`authenticate`, with the key's tenant's rate; NotFound if that tenant is gone."""
+    """The principal of `key` with its tenant's rate, or Unauthenticated for missing,
+    unknown, revoked or expired keys (NotFound if the key's tenant is gone)."""
     if not key or len(key) > MAX_KEY_LENGTH:
         raise Unauthenticated("missing or malformed API key")
     digest = hash_key(key)

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-import anyio.to_thread
 from mcp.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.requests import Request
@@ -18,7 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from api import calling, calls, errors, identity
+from api import calling, calls, errors
 from api.mcp import server
 from api.schemas import search_request
 from api.services import Services
@@ -67,12 +66,8 @@ async def _call(
 ) -> T:
     if caller is None:
         raise server.ToolFailure("unauthenticated", "no API key")
-    # A search waits for one of the searches' slots, as over HTTP (`search_concurrency`).
-    slots = identity.services_of(caller).search_slots if searching else None
     try:
-        return await anyio.to_thread.run_sync(
-            calling.run, caller, action, READERS, work, limiter=slots
-        )
+        return await calling.in_thread(caller, action, READERS, work, search=searching)
     except Exception as exc:
         status, code = errors.lookup(exc)
         raise server.ToolFailure(code, _message(exc, status)) from exc
@@ -148,7 +143,7 @@ async def _run(
 
 async def _admit(request: Request) -> JSONResponse | None:
     try:
-        await anyio.to_thread.run_sync(calling.run, request, CONNECT, READERS, _nothing)
+        await calling.in_thread(request, CONNECT, READERS, _nothing)
     except Exception as exc:
         return _refusal(exc)
     return None

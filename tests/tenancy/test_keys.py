@@ -28,7 +28,7 @@ def test_issued_key_authenticates_and_is_never_stored_in_clear(db: Session) -> N
     assert len(issued.key) > 40
     stored = db.scalars(select(ApiKey)).one()
     assert issued.key not in (stored.key_hash, stored.prefix)
-    principal = keys.authenticate(db, issued.key)
+    principal = keys.admit(db, issued.key).principal
     assert (principal.tenant_id, principal.role) == (tenant, Role.READER)
 
 
@@ -59,7 +59,7 @@ def test_a_key_is_admitted_with_its_own_tenants_rate_in_one_statement(db: Sessio
 @pytest.mark.parametrize("bad", [None, "", "ek_nope", "x" * 1000])
 def test_unknown_or_malformed_keys_are_rejected(db: Session, bad: str | None) -> None:
     with pytest.raises(Unauthenticated):
-        keys.authenticate(db, bad)
+        keys.admit(db, bad)
 
 
 def test_revoked_key_stops_working(db: Session) -> None:
@@ -67,7 +67,7 @@ def test_revoked_key_stops_working(db: Session) -> None:
     issued = keys.issue(Scope(db, tenant), keys.KeySpec(role=Role.ADMIN, name="a"))
     keys.revoke(Scope(db, tenant), issued.row.id)
     with pytest.raises(Unauthenticated):
-        keys.authenticate(db, issued.key)
+        keys.admit(db, issued.key)
 
 
 def test_expired_key_stops_working(db: Session) -> None:
@@ -75,7 +75,7 @@ def test_expired_key_stops_working(db: Session) -> None:
     past = utcnow() - timedelta(seconds=1)
     issued = keys.issue(Scope(db, tenant), keys.KeySpec(role=Role.ADMIN, name="a", expires_at=past))
     with pytest.raises(Unauthenticated):
-        keys.authenticate(db, issued.key)
+        keys.admit(db, issued.key)
 
 
 def test_a_tenant_cannot_revoke_another_tenants_key(db: Session) -> None:
@@ -83,12 +83,12 @@ def test_a_tenant_cannot_revoke_another_tenants_key(db: Session) -> None:
     issued = keys.issue(Scope(db, globex), keys.KeySpec(role=Role.ADMIN, name="a"))
     with pytest.raises(NotFound):
         keys.revoke(Scope(db, acme), issued.row.id)
-    assert keys.authenticate(db, issued.key).tenant_id == globex
+    assert keys.admit(db, issued.key).principal.tenant_id == globex
 
 
 def test_operator_keys_have_no_tenant_and_tenant_keys_need_one(db: Session) -> None:
     operator = operators.issue(db, name="x")
-    assert keys.authenticate(db, operator.key).tenant_id is None
+    assert keys.admit(db, operator.key).principal.tenant_id is None
     with pytest.raises(InvalidRequest):
         keys.issue(Scope(db, _tenant(db)), keys.KeySpec(role=Role.OPERATOR, name="x"))
 
@@ -97,9 +97,9 @@ def test_operator_key_is_generated_once_or_taken_from_configuration(db: Session)
     generated = operators.ensure(db, None)
     assert generated is not None
     assert operators.ensure(db, None) is None
-    assert keys.authenticate(db, generated).role is Role.OPERATOR
+    assert keys.admit(db, generated).principal.role is Role.OPERATOR
     assert operators.ensure(db, "my-configured-operator-key") is None
-    assert keys.authenticate(db, "my-configured-operator-key").role is Role.OPERATOR
+    assert keys.admit(db, "my-configured-operator-key").principal.role is Role.OPERATOR
 
 
 def test_a_new_configured_key_revokes_the_one_it_replaces(db: Session) -> None:
@@ -107,9 +107,9 @@ def test_a_new_configured_key_revokes_the_one_it_replaces(db: Session) -> None:
     other = operators.issue(db, name="break-glass")
     assert operators.ensure(db, "second-configured-operator-key") is None
     with pytest.raises(Unauthenticated):
-        keys.authenticate(db, "first-configured-operator-key")
-    assert keys.authenticate(db, "second-configured-operator-key").role is Role.OPERATOR
-    assert keys.authenticate(db, other.key).role is Role.OPERATOR  # not configured: kept
+        keys.admit(db, "first-configured-operator-key")
+    assert keys.admit(db, "second-configured-operator-key").principal.role is Role.OPERATOR
+    assert keys.admit(db, other.key).principal.role is Role.OPERATOR  # not configured: kept
     assert operators.ensure(db, "second-configured-operator-key") is None  # same: nothing
     events = db.scalars(select(AuditEvent).where(AuditEvent.tenant_id.is_(None))).all()
     rotations = [e for e in events if e.action == "operator_key.configured"]
@@ -123,7 +123,7 @@ def test_the_last_usable_operator_key_cannot_be_revoked(db: Session) -> None:
     operators.revoke(db, first.row.id)
     with pytest.raises(Conflict):
         operators.revoke(db, second.row.id)
-    assert keys.authenticate(db, second.key).role is Role.OPERATOR
+    assert keys.admit(db, second.key).principal.role is Role.OPERATOR
     with pytest.raises(NotFound):
         operators.revoke(db, uuid.uuid4())
     tenant_key = keys.issue(Scope(db, _tenant(db)), keys.KeySpec(role=Role.ADMIN, name="a"))
@@ -138,11 +138,12 @@ def test_configuring_a_key_retires_the_generated_one_and_a_revoked_key_is_refuse
     assert generated is not None
     operators.ensure(db, "the-first-configured-operator-key-000000")
     with pytest.raises(Unauthenticated):  # it was printed once: configuring replaces it
-        keys.authenticate(db, generated)
+        keys.admit(db, generated)
     operators.ensure(db, "the-second-configured-operator-key-00000")
     with pytest.raises(Conflict):  # A -> B -> A: A was revoked, and stays so
         operators.ensure(db, "the-first-configured-operator-key-000000")
-    assert keys.authenticate(db, "the-second-configured-operator-key-00000").role is Role.OPERATOR
+    second = keys.admit(db, "the-second-configured-operator-key-00000").principal
+    assert second.role is Role.OPERATOR
 
 
 def test_configuring_an_issued_operator_key_retires_the_configured_one(db: Session) -> None:
@@ -150,5 +151,5 @@ def test_configuring_an_issued_operator_key_retires_the_configured_one(db: Sessi
     spare = operators.issue(db, name="spare")
     operators.ensure(db, spare.key)
     with pytest.raises(Unauthenticated):
-        keys.authenticate(db, "the-configured-operator-key-0000000000000")
+        keys.admit(db, "the-configured-operator-key-0000000000000")
     assert [k.name for k in operators.usable(db)] == [operators.CONFIGURED]

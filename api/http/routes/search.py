@@ -2,10 +2,9 @@
 
 import uuid
 
-import anyio.to_thread
 from fastapi import APIRouter, Request
 
-from api import calling, calls, identity
+from api import calling, calls
 from api.http import deps
 from api.http.deps import ReaderCtx
 from api.schemas import SearchIn, search_request
@@ -28,13 +27,8 @@ async def search(request: Request) -> SearchOut:
     # The hot path: authentication, the body, search, record and commit in one worker
     # thread (`api.calling`), where the dependencies would hand the request over three
     # times. The body is read as the key allows: 401 before 422, as on every route.
-    return await anyio.to_thread.run_sync(
-        calling.run,
-        request,
-        "search",
-        READERS,
-        lambda ctx, built: _search(ctx, built, raw),
-        limiter=identity.services_of(request).search_slots,
+    return await calling.in_thread(
+        request, "search", READERS, lambda ctx, built: _search(ctx, built, raw), search=True
     )
 
 
