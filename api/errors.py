@@ -3,6 +3,9 @@
 Every interface answers from it: the HTTP handlers (`api.http.handlers`) and the MCP tools.
 """
 
+from fastapi import HTTPException
+from fastapi.exceptions import RequestValidationError
+
 from api.ops import manifest as backup_errors
 from ingest import errors as ingest_errors
 from retrieval import errors as retrieval_errors
@@ -46,6 +49,15 @@ def lookup(exc: Exception) -> tuple[int, str]:
         if cls in STATUS:
             return STATUS[cls]
     return 500, "internal_error"
+
+
+def outcome(exc: Exception) -> str:
+    """The audit outcome of a failed request: the code its caller was answered with."""
+    if isinstance(exc, RequestValidationError):  # a body a route parses itself (the search)
+        return "invalid_request"
+    if isinstance(exc, HTTPException):
+        return "http_error"
+    return lookup(exc)[1]
 
 
 # Domain error families: each interface installs one handler per family.

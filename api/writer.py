@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from tenancy import db
+from tenancy import db, sqlite
 from tenancy.errors import StoreUnavailable
 from tenancy.sqlite import BUSY_TIMEOUT_S
 
@@ -58,6 +58,8 @@ class GroupWriter:
         """`work`, committed before this returns: disabled, with the request's own `session`
         (its transaction commits it); else with the writer's, in the next group."""
         if not self._enabled:
+            if sqlite.reading(session):  # SQLite: writes there would skip the writer's queue
+                raise RuntimeError("a request's writes began in its read-only transaction")
             return work(session)
         write: _Write[T] = _Write(work)
         self._submit(write)

@@ -9,7 +9,7 @@ import errno
 import logging
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,13 +76,20 @@ def unlimited() -> Disk:
 
 
 def _free(path: Path) -> int:
-    for candidate in (path, *path.resolve().parents):
+    for candidate in _nearest_first(path):
         try:
             stats = os.statvfs(candidate)
         except FileNotFoundError:
             continue
         return stats.f_bavail * stats.f_frsize
     return 0
+
+
+def _nearest_first(path: Path) -> Iterator[Path]:
+    """`path`, then its parents: resolved only when `path` is missing (every search asks,
+    and the folder is there)."""
+    yield path
+    yield from path.resolve().parents
 
 
 def is_full(exc: BaseException) -> bool:

@@ -105,6 +105,13 @@ def read_only(session: Session) -> None:
     session.connection(execution_options={READ_ONLY: True})
 
 
+def reading(session: Session) -> bool:
+    """Whether the session's open transaction began with `read_only`."""
+    if not session.in_transaction():
+        return False
+    return bool(session.connection().get_execution_options().get(READ_ONLY, False))
+
+
 def checkpoint(engine: Engine) -> None:
     """Fold the WAL into the database file and truncate it, in the background (after an
     erasure, so that the erased rows' old pages leave the WAL file too; a truncating
@@ -140,10 +147,12 @@ def _pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _begin(connection: Connection) -> None:
-    if connection.get_execution_options().get(READ_ONLY):
-        connection.exec_driver_sql("BEGIN")
-        return
     driver = connection.connection.driver_connection
     if not isinstance(driver, QueuedConnection):
         raise TypeError("SQLite engines must come from tenancy.sqlite.engine()")
+    if connection.get_execution_options().get(READ_ONLY):
+        # On the driver, as `begin_write` does: SQLAlchemy's statement layer (an execution
+        # context, a cursor, a result) cost more than the BEGIN on every search.
+        driver.execute("BEGIN")
+        return
     driver.begin_write()

@@ -6,7 +6,7 @@ The transactions they open and close are described once, in `api.transaction`.
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
@@ -38,15 +38,10 @@ def get_session(request: Request, services: ServicesDep) -> Iterator[Session]:
             return  # unauthenticated: audited where authentication failed
         ctx = Context(session, principal, request_id(request), route_name(request))
         targets = [str(v) for v in request.path_params.values()]
-        transaction.audit_failure(ctx, outcome(exc), targets)
+        transaction.audit_failure(ctx, errors.outcome(exc), targets)
 
     with services.sessions() as session, transaction.committed(session, failed):
         yield session
-
-
-def outcome(exc: Exception) -> str:
-    """The audit outcome of a failure: its error code."""
-    return "http_error" if isinstance(exc, HTTPException) else errors.lookup(exc)[1]
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

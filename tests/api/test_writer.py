@@ -126,3 +126,16 @@ def test_after_stop_a_write_is_refused_with_a_retryable_error(engine: Engine) ->
     with pytest.raises(StoreUnavailable):
         writer.run(UNUSED, _note("after"))
     assert set(_committed(engine)) == {"before"}
+
+
+def test_disabled_it_refuses_writes_inside_a_read_only_transaction(engine: Engine) -> None:
+    writer = GroupWriter(db.session_factory(engine), enabled=False)
+    with db.session_factory(engine)() as session:
+        sqlite.read_only(session)
+        session.execute(text("SELECT 1"))
+        with pytest.raises(RuntimeError, match="read-only"):
+            writer.run(session, _note("in a read"))
+        session.rollback()
+        assert writer.run(session, _note("in its own")) > 0
+        session.commit()
+    assert set(_committed(engine)) == {"in its own"}
