@@ -8,7 +8,7 @@ a checkpoint covers committed events only (it reads the heads after their commit
 import logging
 import threading
 
-from tenancy import audit
+from tenancy import audit, sqlite
 from tenancy.anchors import AnchorLog
 from tenancy.db import SessionFactory
 from tenancy.signing import KeyRing
@@ -56,6 +56,7 @@ class Anchorer:
         with self._lock:
             self._pending = 0
         with self._sessions() as session:
+            sqlite.read_only(session)  # SQLite: the searches' writes need not wait for it
             heads = audit.heads(session)
         written = 0
         for chain, (seq, head_hash) in sorted(heads.items()):

@@ -38,6 +38,7 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import argparse
 import functools
+import gc
 import importlib
 import json
 import signal
@@ -86,6 +87,7 @@ def child(port: int, stats_path: Path) -> None:
         _wrap(label, module, attribute, totals, lock)
     served: list[float] = []
     _time_asgi(served)
+    _time_gc(totals, lock)
 
     def reset(*_: object) -> None:
         _zero(totals)
@@ -100,6 +102,25 @@ def child(port: int, stats_path: Path) -> None:
 
     sys.argv = ["enclave", "serve", "--host", "127.0.0.1", "--port", str(port)]
     main()
+
+
+def _time_gc(totals: dict[str, list[float]], lock: threading.Lock) -> None:
+    """Count the garbage collector's runs and their pauses (every thread waits for them)."""
+    totals["gc"] = [0, 0.0]
+    totals["gc full"] = [0, 0.0]
+    started = [0.0]
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        elapsed = time.perf_counter() - started[0]
+        with lock:
+            for label in ("gc", "gc full") if info["generation"] == 2 else ("gc",):
+                totals[label][0] += 1
+                totals[label][1] += elapsed
+
+    gc.callbacks.append(timed)
 
 
 def _zero(totals: dict[str, list[float]]) -> None:
@@ -254,6 +275,10 @@ def _table(rows: list[tuple[int, Any, dict[str, Any]]]) -> Table:
         "  of which the client and loopback",
         *_pairs([p - s for p, s in zip(p50s, served, strict=True)], p50s),
     )
+    p99s = [percentile(cell.latencies, 99) * 1000 for _, cell, _ in rows]
+    table.add_row("client p99 latency", *_pairs(p99s, p50s))
+    served99 = [percentile(totals["served"], 99) * 1000 for _, _, totals in rows]
+    table.add_row("  server p99 (ASGI call)", *_pairs(served99, p50s))
     rates = [len(cell.latencies) / cell.wall_s for _, cell, _ in rows]
     table.add_row("throughput, searches/s", *[x for r in rates for x in (f"{r:.1f}", "")])
     floors = [
@@ -270,6 +295,11 @@ def _table(rows: list[tuple[int, Any, dict[str, Any]]]) -> Table:
     table.add_row(
         "server CPU ms / search (all threads)", *[x for c in cpu for x in (f"{c:.2f}", "")]
     )
+    for label, what in (("gc", "GC pauses"), ("gc full", "of which full (generation 2)")):
+        table.add_row(f"{what}: ms / search, count", *[
+            x for i, (_, _, totals) in enumerate(rows)
+            for x in (f"{totals[label][1] * 1000 / searches[i]:.3f}", f"{totals[label][0]:.0f}")
+        ])  # fmt: skip
     health = [totals["healthz"] for _, _, totals in rows]
     table.add_row("/healthz, requests/s", *[x for h in health for x in (f"{h:.0f}", "")])
     table.add_row("searches / healthz", *[

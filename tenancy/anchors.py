@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import jwt
 
@@ -67,12 +67,13 @@ class AnchorLog:
     def append(self, ring: KeyRing, chain: str, seq: int, head_hash: str) -> Checkpoint:
         """Sign and append the checkpoint of `chain` at `seq` (whoever else appends waits)."""
         with self._locked(chain) as handle:
-            lines = handle.read().splitlines()
-            prev = _parse(lines[-1]).line_hash() if lines else GENESIS
+            last = _last_line(handle)
+            prev = _parse(last).line_hash() if last else GENESIS
             at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             body = {"chain": chain, "seq": seq, "hash": head_hash, "at": at, "prev": prev}
             checkpoint = Checkpoint(**body, jws=ring.sign(body))  # type: ignore[arg-type]
-            handle.write(json.dumps({**body, "jws": checkpoint.jws}, sort_keys=True) + "\n")
+            line = json.dumps({**body, "jws": checkpoint.jws}, sort_keys=True) + "\n"
+            handle.write(line.encode())
             handle.flush()
             os.fsync(handle.fileno())
         return checkpoint
@@ -86,8 +87,11 @@ class AnchorLog:
 
     def last_seq(self, chain: str) -> int:
         """The sequence number of the newest checkpoint of `chain` (0: none yet)."""
-        checkpoints = self.read(chain)
-        return checkpoints[-1].seq if checkpoints else 0
+        if not self._path(chain).exists():
+            return 0
+        with self._locked(chain) as handle:
+            last = _last_line(handle)
+        return _parse(last).seq if last else 0
 
     def _path(self, chain: str) -> Path:
         if "/" in chain or chain.startswith("."):
@@ -95,14 +99,32 @@ class AnchorLog:
         return self.folder / f"{chain}.jsonl"
 
     @contextmanager
-    def _locked(self, chain: str) -> Iterator[Any]:
-        with self._path(chain).open("a+", encoding="utf-8") as handle:
+    def _locked(self, chain: str) -> Iterator[BinaryIO]:
+        with self._path(chain).open("a+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                handle.seek(0)
                 yield handle
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# A checkpoint line is ~400 bytes: the last one is found reading this much from the end.
+_TAIL_BYTES = 4096
+
+
+def _last_line(handle: BinaryIO) -> str | None:
+    """The file's last non-empty line, read from its end (a chain's file grows by a line every
+    hundred events: reading it whole on each append grew with it)."""
+    end = handle.seek(0, os.SEEK_END)
+    start, tail = end, b""
+    while start > 0:
+        start = max(0, start - _TAIL_BYTES)
+        handle.seek(start)
+        tail = handle.read(end - start)
+        lines = [line for line in tail.splitlines() if line.strip()]
+        if len(lines) > 1 or (lines and start == 0):
+            return lines[-1].decode()
+    return None
 
 
 def _parse(line: str) -> Checkpoint:

@@ -106,7 +106,10 @@ def admit(session: Session, key: str | None) -> Admission:
     if not key or len(key) > MAX_KEY_LENGTH:
         raise Unauthenticated("missing or malformed API key")
     digest = hash_key(key)
-    row = session.execute(_by_hash(), {"digest": digest}).one_or_none()
+    # Every request runs it: on the session's connection, past the ORM's statement layer
+    # (after what the session holds is sent, as the ORM would).
+    session.flush()
+    row = session.connection().execute(_by_hash(), {"digest": digest}).one_or_none()
     # The lookup is by hash; the constant-time compare guards against a lookup that
     # matched loosely (collation, truncation) on some backend.
     if (

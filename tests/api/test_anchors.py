@@ -5,10 +5,10 @@ import uuid
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, event, select
 
 from api.services import Services
-from tenancy import anchors, audit, signing
+from tenancy import anchors, audit, signing, sqlite
 from tenancy.ids import TenantId
 from tenancy.models import AuditEvent
 from tests.api.conftest import World
@@ -136,3 +136,20 @@ async def test_checkpoints_signed_before_a_rotation_still_verify(
         for point in services.anchors.read(anchors.chain_name(world.a.keys.id))
     }
     assert len(kids) == 2  # two signing keys over the chain's life
+
+
+async def test_anchoring_only_reads_the_database(
+    client: httpx.AsyncClient, services: Services, world: World
+) -> None:
+    await client.get("/v1/documents", headers=auth(world.a.keys.admin))
+    begun: list[bool] = []
+
+    def note(connection: Connection) -> None:
+        begun.append(bool(connection.get_execution_options().get(sqlite.READ_ONLY)))
+
+    event.listen(services.engine, "begin", note)
+    try:
+        assert services.anchorer.anchor_now() >= 1
+    finally:
+        event.remove(services.engine, "begin", note)
+    assert begun == [True]  # SQLite: the searches' writes never queue behind it

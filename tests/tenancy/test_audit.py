@@ -3,10 +3,10 @@
 import itertools
 import uuid
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from tenancy import audit, tenants
+from tenancy import anchors, audit, tenants
 from tenancy.ids import TenantId
 from tenancy.models import AuditEvent
 from tenancy.scope import Scope
@@ -65,3 +65,27 @@ def test_listing_filters_by_action_and_pages_by_sequence(db: Session) -> None:
         Scope(db, TenantId(tenant.id)), audit.EventQuery(action="document.read")
     )
     assert [e.action for e in reads] == ["document.read"]
+
+
+def _newest(db: Session, tenant_id: uuid.UUID | None) -> tuple[int, str]:
+    chain = (
+        AuditEvent.tenant_id.is_(None) if tenant_id is None else AuditEvent.tenant_id == tenant_id
+    )
+    event = db.scalars(select(AuditEvent).where(chain).order_by(AuditEvent.seq.desc())).first()
+    assert event is not None
+    return event.seq, event.hash
+
+
+def test_heads_are_each_chains_newest_event_and_skip_chains_without_events(db: Session) -> None:
+    acme, globex = tenants.create(db, name="acme"), tenants.create(db, name="globex")
+    quiet = tenants.create(db, name="quiet")
+    _append(db, acme.id, 3)
+    _append(db, globex.id, 2)
+    audit.record(db, None, audit.Actor(None, "req-s"), audit.Entry(action="tenant.create"))
+    found = audit.heads(db)
+    assert found[str(acme.id)] == _newest(db, acme.id)
+    assert found[str(acme.id)][0] == 3
+    assert found[str(globex.id)] == _newest(db, globex.id)
+    assert found[str(globex.id)][0] == 2
+    assert found[anchors.SYSTEM] == _newest(db, None)
+    assert str(quiet.id) not in found
