@@ -59,6 +59,8 @@ def create_app(settings: Settings | None = None, *, embedder: Embedder | None = 
             if config.workers == "embedded":
                 built.worker.start()
             built.anchorer.start()
+            if built.checkpointer is not None:
+                built.checkpointer.start()
             app.state.services = built
             async with mcp.running():
                 yield

@@ -24,7 +24,7 @@ from retrieval.embed import CachedEmbedder, Embedder, SentenceTransformerEmbedde
 from retrieval.index import VectorIndex
 from retrieval.rerank import CrossEncoderReranker, Reranker
 from retrieval.search import Retriever
-from tenancy import db, signing
+from tenancy import db, signing, sqlite
 from tenancy.anchors import AnchorLog
 from tenancy.limits import Buckets, FallbackBuckets, MemoryBuckets, Quota, Rate, RedisBuckets
 from tenancy.signing import KeyRing
@@ -55,6 +55,8 @@ class Services:
     buckets: Buckets = field(default_factory=MemoryBuckets)
     gate: WriteGate = field(default_factory=WriteGate)
     disk: Disk = field(default_factory=unlimited)
+    # SQLite: the WAL checkpoints in the background, off the requests' commits.
+    checkpointer: sqlite.Checkpointer | None = None
 
     @property
     def key_rate(self) -> Rate:
@@ -84,10 +86,13 @@ class Services:
         )
 
     def close(self) -> None:
-        """Stop the worker and the anchorer, close the index and dispose the engine."""
+        """Stop the worker, the anchorer and the checkpoints, close the index and dispose the
+        engine."""
         self.worker.stop()
         self.writes.stop()
         self.anchorer.stop()
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         if isinstance(self.parser, ProcessParser):
             self.parser.close()
         self.index.close()
@@ -156,6 +161,7 @@ def build(settings: Settings, *, embedder: Embedder | None = None) -> Services:
         buckets=build_buckets(settings, metrics),
         gate=gate,
         disk=disk,
+        checkpointer=sqlite.Checkpointer(engine) if engine.dialect.name == "sqlite" else None,
     )
 
 

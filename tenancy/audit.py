@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, and_, select, text
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import RowMapping, select, text
+from sqlalchemy.orm import Session
 
 from tenancy import anchors, db, system
 from tenancy.anchors import Checkpoint
@@ -277,6 +277,7 @@ def heads(session: Session) -> dict[str, tuple[int, str]]:
     found = {
         anchors.chain_name(tenant): (seq, hash_)
         for tenant, seq, hash_ in session.execute(_tenant_heads())
+        if seq is not None  # a tenant without events yet
     }
     system_head = session.execute(_system_chain(AuditEvent.seq, AuditEvent.hash).limit(1)).first()
     if system_head is not None:
@@ -287,15 +288,16 @@ def heads(session: Session) -> dict[str, tuple[int, str]]:
 @system.wide("checkpoints anchor the head of every tenant's chain (hashes only leave)")
 @functools.cache
 def _tenant_heads() -> AnySelect:
-    newer = aliased(AuditEvent)
-    newest = (
-        select(newer.seq)
-        .where(newer.tenant_id == Tenant.id)
-        .order_by(newer.seq.desc())
-        .limit(1)
-        .correlate(Tenant)
-        .scalar_subquery()
-    )
-    return select(Tenant.id, AuditEvent.seq, AuditEvent.hash).join(
-        AuditEvent, and_(AuditEvent.tenant_id == Tenant.id, AuditEvent.seq == newest)
-    )
+    # Tenants first, each head found from its tenant: scalar subqueries keep planners to that
+    # order (a join let SQLite scan the events and look up each one's tenant).
+    def newest(column: Any) -> Any:
+        return (
+            select(column)
+            .where(AuditEvent.tenant_id == Tenant.id)
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+            .correlate(Tenant)
+            .scalar_subquery()
+        )
+
+    return select(Tenant.id, newest(AuditEvent.seq), newest(AuditEvent.hash))

@@ -74,3 +74,12 @@ async def test_a_search_refused_after_its_key_check_ends_its_transaction_and_is_
     good = await search(client, world.a.keys.reader, "handbook")
     assert good.status_code == 200
     assert good.json()["results"]
+
+
+async def test_the_service_checkpoints_sqlites_wal_in_the_background(services: Services) -> None:
+    running = {t.name for t in threading.enumerate() if t.is_alive()}
+    if services.engine.dialect.name == "sqlite":
+        assert services.checkpointer is not None
+        assert "sqlite-checkpoint" in running
+    else:
+        assert services.checkpointer is None

@@ -89,3 +89,21 @@ def test_heads_are_each_chains_newest_event_and_skip_chains_without_events(db: S
     assert found[str(globex.id)][0] == 2
     assert found[anchors.SYSTEM] == _newest(db, None)
     assert str(quiet.id) not in found
+
+
+def test_heads_start_from_the_tenants_and_seek_each_chain(db: Session) -> None:
+    """A join let SQLite scan every event and look up its tenant: ~3 ms at 9,000 events, on
+    every anchoring pass (every hundred events), and growing with the log."""
+    statement = audit._tenant_heads()
+    sql = str(statement.compile(db.get_bind(), compile_kwargs={"literal_binds": True}))
+    cursor = db.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    if db.get_bind().dialect.name == "postgresql":
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
+        plan = cursor.fetchone()[0][0]["Plan"]
+        assert plan["Relation Name"] == "tenants"  # the outer loop
+        assert {p["Parent Relationship"] for p in plan["Plans"]} == {"SubPlan"}
+    else:
+        cursor.execute("EXPLAIN QUERY PLAN " + sql)
+        details = [row[3] for row in cursor.fetchall()]
+        assert details[0].startswith("SCAN tenants")
+        assert not any(d.startswith("SCAN audit_events") for d in details)

@@ -1,6 +1,7 @@
 """The embedded database: in-process writers queue on a lock; read-only transactions don't."""
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,3 +82,36 @@ def test_read_only_must_come_before_the_transaction_starts(engine: Engine) -> No
         with pytest.warns(Warning, match="execution_options ignored"):
             sqlite.read_only(session)
         session.rollback()
+
+
+def test_sqlite_leaves_checkpoints_to_the_background_but_keeps_a_backstop(engine: Engine) -> None:
+    with engine.connect() as connection:
+        pages = connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+    assert pages == sqlite.AUTOCHECKPOINT_PAGES
+
+
+def _write_megabytes(engine: Engine, n: int) -> None:
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS filler (body BLOB)")
+        for _ in range(n):
+            connection.exec_driver_sql("INSERT INTO filler VALUES (randomblob(1048576))")
+
+
+def test_the_checkpointer_moves_the_wal_into_the_database_file(
+    engine: Engine, tmp_path: Path
+) -> None:
+    database = tmp_path / "enclave.db"
+    before = database.stat().st_size
+    _write_megabytes(engine, 2)  # ~500 pages: below SQLite's own checkpoint
+    assert database.stat().st_size < before + 2**20  # still in the WAL
+    checkpointer = sqlite.Checkpointer(engine, every_s=0.05)
+    checkpointer.start()
+    try:
+        deadline = time.monotonic() + 10
+        while database.stat().st_size < before + 2 * 2**20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        checkpointer.stop()
+    assert database.stat().st_size >= before + 2 * 2**20
+    frames, copied = checkpointer.checkpoint()
+    assert frames == copied  # nothing left behind
