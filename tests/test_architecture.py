@@ -41,6 +41,7 @@ REVIEWED = frozenset(
         "tenancy.audit._append_system",
         "tenancy.audit._system_chain",
         "tenancy.audit.heads",
+        "tenancy.audit._tenant_heads",
         "tenancy.audit._verify_system",
         "tenancy.keys._by_hash",
         "tenancy.operators.issue",
