@@ -17,6 +17,7 @@ writer that cannot get it within the busy timeout proceeds without it.
 import logging
 import sqlite3
 import threading
+import time
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -157,21 +158,42 @@ class Checkpointer:
             raw.close()
 
     def _run(self) -> None:
+        failing = False
         while not self._stop.wait(self._every_s):
             try:
                 self.checkpoint()
-            except sqlite3.Error:  # a busy or full disk: the next pass (or SQLite's) tries again
-                log.warning("a background WAL checkpoint failed", exc_info=True)
+                failing = False
+            except Exception:  # a full disk, a busy pool: the next pass (or SQLite's) tries
+                if not failing:  # once per streak, not every half second
+                    log.warning("background WAL checkpoints are failing", exc_info=True)
+                failing = True
+
+
+# SQLite answers "busy" at once while another connection checkpoints (the `Checkpointer`):
+# a truncation after an erasure tries again this often, for this long.
+TRUNCATE_RETRY_S, TRUNCATE_TRIES = 0.05, 200
+
+
+def truncate_wal(engine: Engine) -> bool:
+    """Checkpoint the whole WAL and truncate it to zero bytes; False when it never could."""
+    for _ in range(TRUNCATE_TRIES):
+        raw = engine.raw_connection()  # autocommit (see `_pragmas`): no transaction around it
+        try:
+            driver: Any = raw.driver_connection
+            busy, _frames, _copied = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error:
+            busy = 1
+        finally:
+            raw.close()
+        if not busy:
+            return True
+        time.sleep(TRUNCATE_RETRY_S)
+    return False
 
 
 def _truncate_wal(engine: Engine) -> None:
-    raw = engine.raw_connection()  # autocommit (see `_pragmas`): no transaction around it
-    try:
-        raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
-    except sqlite3.Error:
-        log.warning("checkpointing the WAL after an erasure failed; the next one retries")
-    finally:
-        raw.close()
+    if not truncate_wal(engine):
+        log.warning("truncating the WAL after an erasure failed; the next erasure retries")
 
 
 def _pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -115,3 +115,19 @@ def test_the_checkpointer_moves_the_wal_into_the_database_file(
     assert database.stat().st_size >= before + 2 * 2**20
     frames, copied = checkpointer.checkpoint()
     assert frames == copied  # nothing left behind
+
+
+def test_the_wal_is_truncated_after_an_erasure_while_the_checkpointer_runs(
+    engine: Engine, tmp_path: Path
+) -> None:
+    _write_megabytes(engine, 8)
+    wal = tmp_path / "enclave.db-wal"
+    assert wal.stat().st_size > 8 * 2**20
+    checkpointer = sqlite.Checkpointer(engine, every_s=0.001)  # checkpointing all the time
+    checkpointer.start()
+    try:
+        truncated = [sqlite.truncate_wal(engine) for _ in range(5)]
+    finally:
+        checkpointer.stop()
+    assert all(truncated)
+    assert wal.stat().st_size == 0
