@@ -7,6 +7,7 @@ dependencies would hand the request from thread to thread three times (session, 
 route) for what is one blocking sequence.
 """
 
+import functools
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -27,15 +28,26 @@ async def in_thread(
     request: Request, action: str, roles: tuple[Role, ...], work: Work[T], *, search: bool = False
 ) -> T:
     """`run` in a worker thread; a search first takes one of the searches' slots
-    (`search_concurrency`), over HTTP and MCP alike."""
+    (`search_concurrency`), over HTTP and MCP alike, and its read phase goes on in the key
+    check's transaction (`transaction.charge`)."""
     slots = identity.services_of(request).search_slots if search else None
-    return await anyio.to_thread.run_sync(run, request, action, roles, work, limiter=slots)
+    return await anyio.to_thread.run_sync(
+        functools.partial(run, request, action, roles, work, reads_first=search), limiter=slots
+    )
 
 
-def run(request: Request, action: str, roles: tuple[Role, ...], work: Work[T]) -> T:
+def run(
+    request: Request,
+    action: str,
+    roles: tuple[Role, ...],
+    work: Work[T],
+    *,
+    reads_first: bool = False,
+) -> T:
     """Authenticate, check the role, do `work`, commit; roll back on failure, and audit it
     once the caller is known (a refused key is audited where it was refused; a refused rate,
-    role or request as the caller's)."""
+    role or request as the caller's). `reads_first`: `work` begins with its read phase
+    (`scope.reading()`), which may go on in the key check's read-only transaction."""
     built = identity.services_of(request)
     with built.sessions() as session:
 
@@ -47,7 +59,7 @@ def run(request: Request, action: str, roles: tuple[Role, ...], work: Work[T]) -
                 transaction.audit_failure(ctx, errors.outcome(exc))
 
         with transaction.committed(session, failed):
-            principal = _principal(request, session, built)
+            principal = _principal(request, session, built, reads_next=reads_first)
             ctx = Context(
                 session, principal, identity.request_id(request), action, built.anchorer.noted
             )
@@ -55,10 +67,12 @@ def run(request: Request, action: str, roles: tuple[Role, ...], work: Work[T]) -
             return work(ctx, built)
 
 
-def _principal(request: Request, session: Session, built: Services) -> Principal:
+def _principal(
+    request: Request, session: Session, built: Services, *, reads_next: bool
+) -> Principal:
     """The principal a middleware already admitted this HTTP request with (`/mcp` does),
     else the key's: a key is checked and rate limited once per HTTP request."""
     admitted = getattr(request.state, "principal", None)
     if isinstance(admitted, Principal):
         return admitted
-    return identity.principal(request, session, built)  # audits a bad key itself
+    return identity.principal(request, session, built, reads_next=reads_next)  # audits itself

@@ -39,9 +39,12 @@ def bearer(header: str | None) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
-def principal(request: Request, session: Session, services: Services) -> Principal:
+def principal(
+    request: Request, session: Session, services: Services, *, reads_next: bool = False
+) -> Principal:
     """Authenticate the bearer key (and a delegate key's `Enclave-Act-As` assertion), then
-    charge its rate limits; failures are audited.
+    charge its rate limits; failures are audited. With `reads_next`, the check's read-only
+    transaction stays open for the route's read phase (`transaction.charge`).
 
     The principal is kept on the request first, so that a refused call (429 included) of a
     known caller is audited as that caller's."""
@@ -55,5 +58,5 @@ def principal(request: Request, session: Session, services: Services) -> Princip
             session, found, assertion, request_id=request_id(request), where=where
         )
     request.state.principal = found
-    transaction.charge(session, services, found, admitted.tenant_rate)
+    transaction.charge(session, services, found, admitted.tenant_rate, reads_next=reads_next)
     return found

@@ -3,10 +3,12 @@
 A request has one session, and at most three transactions on it, in this order:
 
 1. The credential check (`authenticate`, then `charge`): the key, then its rate limits.
-   It only reads, and it ends before the route's work starts. (Not kept open into step 2:
-   on SQLite a read transaction's snapshot is fixed at its first read, so hit resolution
-   would read the database as of the key check, older than the index query it resolves: a
-   version switch committed in between hid both versions. `tests/api/test_search_snapshot.py`.)
+   It only reads, and it ends before the route's work starts, except on the search route,
+   whose work begins with step 2: there step 2 goes on in its transaction (one checkout, one
+   BEGIN and one COMMIT of SQLAlchemy's fewer on every search), with a new snapshot: on
+   SQLite a read's snapshot is fixed at its first read, and hit resolution must not read the
+   database as of the key check, older than the index query it resolves (a version switch
+   committed in between hid both versions; `tests/api/test_search_snapshot.py`).
 2. The route's reads that come before its writes, when the domain marks them with
    `scope.reading()` (a search's index query and hit resolution). Also read-only, ended at
    the block's end.
@@ -51,8 +53,12 @@ security_log = logging.getLogger("enclave.security")
 
 @contextmanager
 def read_phase(session: Session) -> Iterator[None]:
-    """Step 2: run the block in a read-only transaction of its own, committed at its end."""
-    sqlite.read_only(session)
+    """Step 2: run the block in a read-only transaction, committed at its end: its own, or
+    the credential check's when the route kept that one open (`charge(reads_next=True)`)."""
+    if sqlite.reading(session):
+        sqlite.renew_snapshot(session)  # the key check's transaction, read as of from now on
+    else:
+        sqlite.read_only(session)
     yield
     session.commit()
 
@@ -154,11 +160,15 @@ def charge(
     services: Services,
     principal: Principal,
     tenant_rate: tenants.RateOverride | None,
+    *,
+    reads_next: bool = False,
 ) -> None:
     """Step 1, second half: take a token from the key's and the tenant's buckets (429 when
-    one is empty), then end the credential check's transaction."""
+    one is empty), then end the credential check's transaction, unless the route's work
+    begins with its read phase (`reads_next`), which then goes on in it."""
     limits.enforce(services.buckets, _rates(services, principal, tenant_rate))
-    session.commit()
+    if not reads_next:
+        session.commit()
 
 
 def _rates(

@@ -119,6 +119,16 @@ def reading(session: Session) -> bool:
     return bool(session.connection().get_execution_options().get(READ_ONLY, False))
 
 
+def renew_snapshot(session: Session) -> None:
+    """Let the session's open read-only transaction read as of its next statement: on SQLite,
+    end its snapshot and begin anew on the same connection (a read's snapshot is fixed at its
+    first read). Other databases read committed data per statement: nothing to do."""
+    driver = session.connection().connection.driver_connection
+    if isinstance(driver, QueuedConnection) and driver.in_transaction:
+        driver.execute("COMMIT")  # a read: nothing to write, only the snapshot ends
+        driver.execute("BEGIN")
+
+
 def checkpoint(engine: Engine) -> None:
     """Fold the WAL into the database file and truncate it, in the background (after an
     erasure, so that the erased rows' old pages leave the WAL file too; a truncating
