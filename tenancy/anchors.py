@@ -116,7 +116,7 @@ def _last_line(handle: BinaryIO) -> str | None:
     """The file's last non-empty line, read from its end (a chain's file grows by a line every
     hundred events: reading it whole on each append grew with it)."""
     end = handle.seek(0, os.SEEK_END)
-    start, tail = end, b""
+    start = end
     while start > 0:
         start = max(0, start - _TAIL_BYTES)
         handle.seek(start)

@@ -159,13 +159,8 @@ class Checkpointer:
 
     def checkpoint(self) -> tuple[int, int]:
         """One PASSIVE checkpoint: (frames in the WAL, frames copied to the database)."""
-        raw = self._engine.raw_connection()  # autocommit (see `_pragmas`)
-        try:
-            driver: Any = raw.driver_connection
-            _busy, frames, copied = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            return int(frames), int(copied)
-        finally:
-            raw.close()
+        _busy, frames, copied = _wal_checkpoint(self._engine, "PASSIVE")
+        return frames, copied
 
     def _run(self) -> None:
         failing = False
@@ -187,18 +182,25 @@ TRUNCATE_RETRY_S, TRUNCATE_TRIES = 0.05, 200
 def truncate_wal(engine: Engine) -> bool:
     """Checkpoint the whole WAL and truncate it to zero bytes; False when it never could."""
     for _ in range(TRUNCATE_TRIES):
-        raw = engine.raw_connection()  # autocommit (see `_pragmas`): no transaction around it
         try:
-            driver: Any = raw.driver_connection
-            busy, _frames, _copied = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            busy, _frames, _copied = _wal_checkpoint(engine, "TRUNCATE")
         except sqlite3.Error:
             busy = 1
-        finally:
-            raw.close()
         if not busy:
             return True
         time.sleep(TRUNCATE_RETRY_S)
     return False
+
+
+def _wal_checkpoint(engine: Engine, mode: str) -> tuple[int, int, int]:
+    """`PRAGMA wal_checkpoint(mode)`: (busy, frames in the WAL, frames copied)."""
+    raw = engine.raw_connection()  # autocommit (see `_pragmas`): no transaction around it
+    try:
+        driver: Any = raw.driver_connection
+        busy, frames, copied = driver.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        return int(busy), int(frames), int(copied)
+    finally:
+        raw.close()
 
 
 def _truncate_wal(engine: Engine) -> None:
