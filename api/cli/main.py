@@ -74,7 +74,7 @@ def serve(
     url = f"http://{host}:{port}"
     typer.echo(GETTING_STARTED.format(url=url, data_dir=settings.data_dir.resolve()), err=True)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, long_lived=True),
         host=host,
         port=port,
         log_config=None,
