@@ -2,11 +2,9 @@
 
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
-
-from sqlalchemy import RowMapping
 
 from retrieval.models import Chunk, Document
 from tenancy.scope import Scope
@@ -77,7 +75,7 @@ DOCUMENT_CITATION_COLUMNS = (
 _FIELDS = tuple(f.name for f in fields(Citation))
 
 
-def cite_row(row: RowMapping) -> Citation:
+def cite_row(row: Mapping[str, Any]) -> Citation:
     """The citation in a row with the citation columns (chunk's and document's)."""
     return Citation(**{name: row[name] for name in _FIELDS})
 

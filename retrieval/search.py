@@ -3,12 +3,12 @@
 import logging
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 
 from opentelemetry import trace
-from sqlalchemy import RowMapping, bindparam, select
+from sqlalchemy import bindparam, select
 
 from retrieval import spans, sparse
 from retrieval.citations import (
@@ -240,7 +240,7 @@ _READY_CHUNKS = prepared(
 )
 
 
-def _ready_chunks(scope: Scope, ids: list[uuid.UUID]) -> dict[uuid.UUID, RowMapping]:
+def _ready_chunks(scope: Scope, ids: list[uuid.UUID]) -> dict[uuid.UUID, Mapping[str, Any]]:
     """The chunks among `ids` whose document is ready, with their citation columns."""
     if not ids:
         return {}

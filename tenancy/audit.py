@@ -4,12 +4,12 @@ import functools
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from tenancy import anchors, db, system
@@ -89,7 +89,7 @@ def _system_chain(*columns: Any) -> AnySelect:
     return query.where(AuditEvent.tenant_id.is_(None)).order_by(AuditEvent.seq.desc())
 
 
-def _event(actor: Actor, entry: Entry, head: RowMapping | None) -> AuditEvent:
+def _event(actor: Actor, entry: Entry, head: Mapping[Any, Any] | None) -> AuditEvent:
     """The next link after `head` (None: the chain's first), not yet hashed."""
     return AuditEvent(
         id=new_id(),

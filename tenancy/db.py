@@ -13,7 +13,7 @@ from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.orm import Session as Session
 from sqlalchemy.types import TypeDecorator
 
-from tenancy import sqlite
+from tenancy import driver, sqlite
 
 SessionFactory = sessionmaker[Session]
 
@@ -101,7 +101,7 @@ def insert_row(session: Session, row: object) -> None:
     # What the session holds goes first (the row may refer to it), then a Core INSERT on
     # the session's connection (its transaction), past the ORM's per-statement layer.
     session.flush()
-    session.connection().execute(_insert_of(cast(Table, mapper.local_table)), values)
+    driver.insert(session.connection(), _insert_of(cast(Table, mapper.local_table)), values)
 
 
 @functools.cache

@@ -5,13 +5,15 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from tenancy import system, tenants
+from tenancy import driver, system, tenants
 from tenancy.access import Identity
 from tenancy.db import utcnow
 from tenancy.errors import InvalidRequest, NotFound, Unauthenticated
@@ -106,32 +108,39 @@ def admit(session: Session, key: str | None) -> Admission:
     if not key or len(key) > MAX_KEY_LENGTH:
         raise Unauthenticated("missing or malformed API key")
     digest = hash_key(key)
-    # Every request runs it: on the session's connection, past the ORM's statement layer
-    # (after what the session holds is sent, as the ORM would).
+    # Every request runs it: on the session's connection's driver (`tenancy.driver`), after
+    # what the session holds is sent, as the ORM would. The hash is unique: one row or none.
     session.flush()
-    row = session.connection().execute(_by_hash(), {"digest": digest}).one_or_none()
+    found = driver.rows(session.connection(), _by_hash(), {"digest": digest})
     # The lookup is by hash; the constant-time compare guards against a lookup that
     # matched loosely (collation, truncation) on some backend.
     if (
-        row is None
-        or not hmac.compare_digest(row.key_hash, digest)
-        or not _usable(row.revoked_at, row.expires_at)
+        not found
+        or not hmac.compare_digest(found[0]["key_hash"], digest)
+        or not _usable(found[0]["revoked_at"], found[0]["expires_at"])
     ):
         raise Unauthenticated("invalid, revoked or expired API key")
-    tenant = TenantId(row.tenant_id) if row.tenant_id is not None else None
-    identity = Identity(row.user, tuple(row.groups or ())) if row.user is not None else None
+    return _admission(found[0])
+
+
+def _admission(row: Mapping[str, Any]) -> Admission:
+    """A usable key's row: its principal and its tenant's rate."""
+    tenant = TenantId(row["tenant_id"]) if row["tenant_id"] is not None else None
+    identity = (
+        Identity(row["user"], tuple(row["groups"] or ())) if row["user"] is not None else None
+    )
     principal = Principal(
-        key_id=row.id,
-        role=Role(row.role),
+        key_id=row["id"],
+        role=Role(row["role"]),
         tenant_id=tenant,
         identity=identity,
-        delegate=bool(row.delegate),
+        delegate=bool(row["delegate"]),
     )
     if tenant is None:
         return Admission(principal, None)
-    if row.tenant_found is None:
+    if row["tenant_found"] is None:
         raise NotFound("tenant")
-    return Admission(principal, tenants.RateOverride(row.rate_per_second, row.rate_burst))
+    return Admission(principal, tenants.RateOverride(row["rate_per_second"], row["rate_burst"]))
 
 
 @system.wide("the key decides the tenant: until it is found there is no tenant to scope by")

@@ -23,10 +23,8 @@ from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Delete,
-    Executable,
     FromClause,
     Join,
-    RowMapping,
     Select,
     Table,
     Update,
@@ -44,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
-from tenancy import db
+from tenancy import db, driver
 from tenancy.errors import NotFound
 from tenancy.ids import TenantId
 from tenancy.models import ApiKey, AuditEvent, Tenant, TenantOwned
@@ -158,7 +156,7 @@ class Scope:
         inner = self.select(model, model.id).where(*where)
         return bool(self.session.scalar(select(exists(inner))))
 
-    def execute(self, statement: Executable, **params: Any) -> Sequence[RowMapping]:
+    def execute(self, statement: AnySelect, **params: Any) -> list[dict[str, Any]]:
         """Run a statement built once with `prepared`, bound to this tenant; its rows."""
         bound = {
             TENANT.key: self.tenant_id,
@@ -166,11 +164,11 @@ class Scope:
             TOKENS.key: sorted(self.access or ()),
             **params,
         }
-        # Columns only: after what the session holds is sent, the session's connection runs
-        # it, in the session's transaction, without the ORM's per-statement layer (every
-        # search runs two of these).
+        # Columns only: after what the session holds is sent, the session's connection's
+        # driver runs it, in the session's transaction (`tenancy.driver`: every search runs
+        # two of these).
         self.session.flush()
-        return self.session.connection().execute(statement, bound).mappings().all()
+        return driver.rows(self.session.connection(), statement, bound)
 
     # -- writing ----------------------------------------------------------------------
 

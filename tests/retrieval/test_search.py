@@ -2,24 +2,26 @@
 
 import hashlib
 import math
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retrieval import documents, sparse
 from retrieval import search as searching
 from retrieval.edge import EdgeIndex
 from retrieval.index import VectorIndex
-from retrieval.models import Document, DocumentStatus, SearchRecord
+from retrieval.models import Chunk, Document, DocumentStatus, SearchRecord
 from retrieval.points import IndexHit, IndexPoint, IndexQuery, PointPayload, point_id
 from tenancy import tenants
 from tenancy.errors import IsolationViolation
 from tenancy.ids import TenantId
-from tenancy.scope import Scope
+from tenancy.scope import ALL, TENANT, TOKENS, Scope
 from tests.fakes import HashingEmbedder
 
 EMBEDDER = HashingEmbedder()
@@ -203,3 +205,24 @@ def test_a_hit_without_a_finite_score_is_not_an_answer(db: Session, index: EdgeI
     assert len(plain) == 4
     assert [hit.chunk_id for hit in found] == [hit.chunk_id for hit in plain[2:]]
     assert all(math.isfinite(hit.score) for hit in found)
+
+
+@pytest.mark.parametrize("access", [None, frozenset({"*"}), frozenset({"user:nobody"})])
+def test_hit_resolution_on_the_driver_reads_what_sqlalchemy_reads(
+    db: Session, two: tuple[Scope, Scope], access: frozenset[str] | None
+) -> None:
+    acme = replace(two[0], access=access)
+    ids = list(db.scalars(select(Chunk.id).where(Chunk.tenant_id == acme.tenant_id)))
+    ids += [uuid.uuid4(), *db.scalars(select(Chunk.id).where(Chunk.tenant_id == two[1].tenant_id))]
+    bound = {
+        TENANT.key: acme.tenant_id,
+        ALL.key: access is None,
+        TOKENS.key: sorted(access or ()),
+        "ids": ids,
+    }
+    expected = db.connection().execute(searching._READY_CHUNKS, bound).mappings().all()
+    rows = acme.execute(searching._READY_CHUNKS, ids=ids)
+    typed = [{k: (type(v), v) for k, v in row.items()} for row in rows]
+    assert typed == [{k: (type(v), v) for k, v in row.items()} for row in expected]
+    # Acme's two passages: none of Globex's, none for a token no document carries.
+    assert len(rows) == (0 if access == frozenset({"user:nobody"}) else 2)
