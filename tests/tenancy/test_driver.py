@@ -12,7 +12,8 @@ from sqlalchemy import Connection, bindparam, event, exc, func, insert, literal,
 from sqlalchemy.orm import Session
 
 from api.ops import migrate
-from tenancy import audit, db, driver, keys, operators, tenants
+from tenancy import audit, driver, keys, operators, tenants
+from tenancy import db as database
 from tenancy.access import Identity
 from tenancy.db import utcnow
 from tenancy.ids import TenantId
@@ -20,7 +21,6 @@ from tenancy.models import AuditEvent
 from tenancy.roles import Principal, Role
 from tenancy.scope import Scope
 from tests.conftest import PG_ADMIN
-
 
 _ONE = select(literal(1).label("one"))
 
@@ -125,7 +125,7 @@ def test_a_statement_whose_binds_the_dialect_escapes_runs_through_sqlalchemy(
 
 
 def test_an_engines_plans_go_with_it(database_url: str) -> None:
-    engine = db.make_engine(database_url)  # not migrated: Alembic keeps dialects of its own
+    engine = database.make_engine(database_url)  # not migrated: Alembic keeps dialects of its own
     with engine.connect() as connection:
         assert driver.rows(connection, _ONE, {}) == [{"one": 1}]
     dialect = weakref.ref(engine.dialect)
@@ -139,9 +139,9 @@ def test_an_engines_plans_go_with_it(database_url: str) -> None:
 def test_a_lost_connection_is_invalidated_and_the_failure_still_audited(
     postgres_url: str,
 ) -> None:
-    engine = db.make_engine(postgres_url)
+    engine = database.make_engine(postgres_url)
     migrate.upgrade(engine)
-    sessions = db.session_factory(engine)
+    sessions = database.session_factory(engine)
     with sessions.begin() as setup:
         tenant = TenantId(tenants.create(setup, name="acme").id)
     with sessions() as session:
