@@ -25,8 +25,19 @@ ID_ROUTES = [
     ("GET", "/v1/chunks/{chunk}"),
     ("GET", "/v1/searches/{search}"),
     ("GET", "/v1/jobs/{job}"),
+    ("GET", "/v1/jobs/{job}/events"),
     ("DELETE", "/v1/documents/{document}"),
     ("DELETE", "/v1/keys/{key}"),
+]
+
+# The tenant's lists, and whether a reader may read them (else 403): the attacker reads its
+# own, and none may name the victim's objects (the probe scans every answer for them).
+LIST_ROUTES = [
+    ("/v1/documents", True),
+    ("/v1/jobs", False),
+    ("/v1/keys", False),
+    ("/v1/sources", False),
+    ("/v1/audit", False),
 ]
 
 
@@ -61,6 +72,17 @@ def cross_tenant_ids(http: httpx.Client, attacker: Side, victim: Side) -> Iterat
                 victim,
                 check=check,
             )
+
+
+def own_lists(attacker: Side, victim: Side) -> Iterator[Probe]:
+    """The attacker's keys on every list of its own tenant: 200 (or 403 for a reader on an
+    admin's list), with nothing of the victim's in it. Probed before any attack, so that the
+    attacker's audit log does not yet hold the victim ids the attacks themselves name."""
+    page = {"params": {"limit": 100}}
+    for path, readers in LIST_ROUTES:
+        yield Probe(f"admin lists its {path}", "GET", path, attacker.admin, OK, victim, page)
+        expected = OK if readers else FORBIDDEN
+        yield Probe(f"reader lists its {path}", "GET", path, attacker.reader, expected, victim)
 
 
 def searches(attacker: Side, victim: Side) -> Iterator[Probe]:
@@ -265,6 +287,8 @@ def all_probes(
     http: httpx.Client, a: Side, b: Side, *, operator: str | None, revoked: str
 ) -> Iterator[Probe]:
     """Every probe, in both directions."""
+    for attacker, victim in ((a, b), (b, a)):
+        yield from own_lists(attacker, victim)
     for attacker, victim in ((a, b), (b, a)):
         yield from cross_tenant_ids(http, attacker, victim)
         yield from searches(attacker, victim)
