@@ -99,7 +99,7 @@ def insert_row(session: Session, row: object) -> None:
         raise ValueError(f"{type(row).__name__} needs its primary key set before insert_row")
     values = {prop.columns[0].key: getattr(row, prop.key) for prop in mapper.column_attrs}
     # What the session holds goes first (the row may refer to it), then a Core INSERT on
-    # the session's connection (its transaction), past the ORM's per-statement layer.
+    # the session's connection's driver (its transaction; `tenancy.driver`).
     session.flush()
     driver.insert(session.connection(), _insert_of(cast(Table, mapper.local_table)), values)
 

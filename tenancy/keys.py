@@ -112,15 +112,16 @@ def admit(session: Session, key: str | None) -> Admission:
     # what the session holds is sent, as the ORM would. The hash is unique: one row or none.
     session.flush()
     found = driver.rows(session.connection(), _by_hash(), {"digest": digest})
+    row = found[0] if found else None
     # The lookup is by hash; the constant-time compare guards against a lookup that
     # matched loosely (collation, truncation) on some backend.
     if (
-        not found
-        or not hmac.compare_digest(found[0]["key_hash"], digest)
-        or not _usable(found[0]["revoked_at"], found[0]["expires_at"])
+        row is None
+        or not hmac.compare_digest(row["key_hash"], digest)
+        or not _usable(row["revoked_at"], row["expires_at"])
     ):
         raise Unauthenticated("invalid, revoked or expired API key")
-    return _admission(found[0])
+    return _admission(row)
 
 
 def _admission(row: Mapping[str, Any]) -> Admission:
